@@ -1,0 +1,15 @@
+"""MichiGAN for the scverse: disentangled representations and realistic generation of cells."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import datasets, metrics
+from .model import TCVAE
+
+try:
+    __version__ = version("michigan")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = ["TCVAE", "__version__", "datasets", "metrics"]

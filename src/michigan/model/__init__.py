@@ -1,0 +1,3 @@
+from ._tcvae import TCVAE
+
+__all__ = ["TCVAE"]

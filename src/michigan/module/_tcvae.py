@@ -1,0 +1,253 @@
+"""The β-TCVAE module: encoder, decoder and the decomposed-KL objective."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from scvi import REGISTRY_KEYS
+from scvi.distributions import NegativeBinomial, ZeroInflatedNegativeBinomial
+from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
+from torch import nn
+from torch.distributions import Distribution, Normal, Poisson
+
+from ._mlp import MLP
+from ._tc import TC_ESTIMATORS, TcEstimator, decompose_kl
+
+GeneLikelihood = Literal["nb", "zinb", "poisson", "normal"]
+GENE_LIKELIHOODS = ("nb", "zinb", "poisson", "normal")
+COUNT_LIKELIHOODS = ("nb", "zinb", "poisson")
+
+#: Added to the posterior variance for numerical stability (as scvi-tools' encoders do).
+VARIANCE_EPS = 1e-4
+
+
+class TCVAEModule(BaseModuleClass):
+    """β-TCVAE of Chen et al. (2018) for single-cell expression, as in MichiGAN.
+
+    The encoder maps a cell to a diagonal Gaussian posterior ``q(z | x)``; the decoder maps a
+    code (and the batch, when there is more than one) to the parameters of the gene
+    likelihood. The KL term of the ELBO is split into index-code mutual information, total
+    correlation and dimension-wise KL (:func:`~michigan.module.decompose_kl`), weighted by
+    ``alpha``, ``beta`` and ``gamma``.
+
+    Parameters
+    ----------
+    n_input
+        Number of genes.
+    n_batch
+        Number of batches; with more than one, the batch is given to the decoder (and to the
+        encoder when ``encode_covariates``).
+    n_latent
+        Dimension of the code.
+    n_hidden
+        Widths of the encoder's hidden layers; the decoder mirrors them. The paper uses
+        ``(512, 256)``.
+    dropout_rate
+        Dropout after every hidden layer.
+    negative_slope
+        Slope of the LeakyReLU activations.
+    use_batch_norm
+        Batch norm in the hidden layers (the paper's choice); otherwise no normalisation.
+    gene_likelihood
+        ``"nb"`` (negative binomial on counts with the observed library size, as scVI),
+        ``"zinb"``, ``"poisson"``, or ``"normal"`` (a Gaussian with a learned variance per
+        gene, for processed data such as log-normalised expression).
+    alpha, beta, gamma
+        Weights of the mutual information, total correlation and dimension-wise KL.
+        ``alpha = beta = gamma = 1`` is the plain VAE; ``beta`` alone above 1 is the β-TCVAE.
+    tc_estimator
+        ``"mss"`` (minibatch stratified sampling, the default) or ``"mws"``.
+    encode_covariates
+        Also give the batch to the encoder.
+    log_variational
+        Encode ``log1p`` of the counts (count likelihoods only).
+    """
+
+    def __init__(
+        self,
+        n_input: int,
+        n_batch: int = 0,
+        n_latent: int = 10,
+        n_hidden: Sequence[int] = (512, 256),
+        dropout_rate: float = 0.2,
+        negative_slope: float = 0.2,
+        use_batch_norm: bool = True,
+        gene_likelihood: GeneLikelihood = "nb",
+        alpha: float = 1.0,
+        beta: float = 10.0,
+        gamma: float = 1.0,
+        tc_estimator: TcEstimator = "mss",
+        encode_covariates: bool = False,
+        log_variational: bool = True,
+    ):
+        super().__init__()
+        if gene_likelihood not in GENE_LIKELIHOODS:
+            raise ValueError(
+                f"unknown gene_likelihood {gene_likelihood!r}; choose one of "
+                f"{', '.join(GENE_LIKELIHOODS)}"
+            )
+        if tc_estimator not in TC_ESTIMATORS:
+            raise ValueError(
+                f"unknown tc_estimator {tc_estimator!r}; choose one of {', '.join(TC_ESTIMATORS)}"
+            )
+        self.n_input = n_input
+        self.n_batch = n_batch
+        self.n_latent = n_latent
+        self.gene_likelihood = gene_likelihood
+        self.alpha, self.beta, self.gamma = alpha, beta, gamma
+        self.tc_estimator = tc_estimator
+        self.encode_covariates = encode_covariates
+        self.log_variational = log_variational and gene_likelihood in COUNT_LIKELIHOODS
+        self.n_covariates = n_batch if n_batch > 1 else 0
+
+        normalization = "batch" if use_batch_norm else "none"
+        mlp_kwargs = {
+            "dropout_rate": dropout_rate,
+            "normalization": normalization,
+            "negative_slope": negative_slope,
+        }
+        n_encoder_covariates = self.n_covariates if encode_covariates else 0
+        self.encoder = MLP(n_input + n_encoder_covariates, n_hidden, **mlp_kwargs)
+        self.z_mean = nn.Linear(self.encoder.n_output, n_latent)
+        self.z_log_var = nn.Linear(self.encoder.n_output, n_latent)
+
+        self.decoder = MLP(n_latent + self.n_covariates, tuple(reversed(n_hidden)), **mlp_kwargs)
+        self.px_head = nn.Linear(self.decoder.n_output, n_input)
+        if gene_likelihood == "zinb":
+            self.px_dropout_head = nn.Linear(self.decoder.n_output, n_input)
+        if gene_likelihood in ("nb", "zinb"):
+            self.px_log_theta = nn.Parameter(torch.randn(n_input))
+        if gene_likelihood == "normal":
+            self.px_log_scale = nn.Parameter(torch.zeros(n_input))
+
+    def _with_covariates(self, h: torch.Tensor, batch_index: torch.Tensor | None) -> torch.Tensor:
+        if self.n_covariates == 0 or batch_index is None:
+            return h
+        one_hot = F.one_hot(batch_index.reshape(-1).long(), self.n_covariates).to(h.dtype)
+        return torch.cat([h, one_hot], dim=-1)
+
+    def _get_inference_input(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {
+            "x": tensors[REGISTRY_KEYS.X_KEY],
+            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
+        }
+
+    def _get_generative_input(
+        self,
+        tensors: dict[str, torch.Tensor],
+        inference_outputs: dict[str, torch.Tensor | Distribution],
+    ) -> dict[str, torch.Tensor]:
+        return {
+            "z": inference_outputs["z"],
+            "library": inference_outputs["library"],
+            "batch_index": tensors.get(REGISTRY_KEYS.BATCH_KEY),
+        }
+
+    @auto_move_data
+    def inference(
+        self,
+        x: torch.Tensor,
+        batch_index: torch.Tensor | None = None,
+        n_samples: int = 1,
+    ) -> dict[str, torch.Tensor | Distribution]:
+        """Posterior ``q(z | x)``, one sample of it, and the log library size."""
+        library = torch.log(x.sum(-1, keepdim=True).clamp_min(1.0))
+        x_encoded = torch.log1p(x) if self.log_variational else x
+        if self.encode_covariates:
+            x_encoded = self._with_covariates(x_encoded, batch_index)
+        hidden = self.encoder(x_encoded)
+        variance = torch.exp(self.z_log_var(hidden)) + VARIANCE_EPS
+        qz = Normal(self.z_mean(hidden), variance.sqrt())
+        z = qz.rsample() if n_samples == 1 else qz.rsample((n_samples,))
+        return {"qz": qz, "z": z, "library": library}
+
+    @auto_move_data
+    def generative(
+        self,
+        z: torch.Tensor,
+        library: torch.Tensor,
+        batch_index: torch.Tensor | None = None,
+    ) -> dict[str, Distribution]:
+        """Likelihood ``p(x | z)`` of the genes, and the prior ``p(z)``."""
+        hidden = self.decoder(self._with_covariates(z, batch_index))
+        px_output = self.px_head(hidden)
+        if self.gene_likelihood == "normal":
+            px = Normal(px_output, torch.exp(self.px_log_scale))
+        else:
+            px_scale = torch.softmax(px_output, dim=-1)
+            px_rate = torch.exp(library) * px_scale
+            if self.gene_likelihood == "poisson":
+                px = Poisson(px_rate)
+            elif self.gene_likelihood == "nb":
+                px = NegativeBinomial(
+                    mu=px_rate, theta=torch.exp(self.px_log_theta), scale=px_scale
+                )
+            else:
+                px = ZeroInflatedNegativeBinomial(
+                    mu=px_rate,
+                    theta=torch.exp(self.px_log_theta),
+                    zi_logits=self.px_dropout_head(hidden),
+                    scale=px_scale,
+                )
+        pz = Normal(torch.zeros_like(z), torch.ones_like(z))
+        return {"px": px, "pz": pz}
+
+    def loss(
+        self,
+        tensors: dict[str, torch.Tensor],
+        inference_outputs: dict[str, torch.Tensor | Distribution],
+        generative_outputs: dict[str, Distribution],
+        kl_weight: float = 1.0,
+        n_obs: int | None = None,
+    ) -> LossOutput:
+        """Negative ELBO with the KL split into weighted MI, TC and dimension-wise KL.
+
+        Parameters
+        ----------
+        tensors
+            The minibatch.
+        inference_outputs, generative_outputs
+            Outputs of :meth:`inference` and :meth:`generative`.
+        kl_weight
+            Warm-up factor on all three KL terms (set by the training plan).
+        n_obs
+            Number of cells in the training set (set by the training plan); defaults to the
+            minibatch size.
+        """
+        x = tensors[REGISTRY_KEYS.X_KEY]
+        reconstruction_loss = -generative_outputs["px"].log_prob(x).sum(-1)
+        z, qz = inference_outputs["z"], inference_outputs["qz"]
+        terms = decompose_kl(z, qz, n_obs or x.shape[0], self.tc_estimator)
+        weighted_kl = (
+            self.alpha * terms.mutual_info
+            + self.beta * terms.total_correlation
+            + self.gamma * terms.dimension_wise_kl
+        )
+        loss = torch.mean(reconstruction_loss + kl_weight * weighted_kl)
+        kl_divergence = terms.mutual_info + terms.total_correlation + terms.dimension_wise_kl
+        return LossOutput(
+            loss=loss,
+            reconstruction_loss=reconstruction_loss,
+            kl_local={"kl_divergence_z": kl_divergence},
+            extra_metrics={
+                "mutual_info": terms.mutual_info.mean().detach(),
+                "total_correlation": terms.total_correlation.mean().detach(),
+                "dimension_wise_kl": terms.dimension_wise_kl.mean().detach(),
+            },
+        )
+
+    @torch.inference_mode()
+    def decode(
+        self,
+        z: torch.Tensor,
+        batch_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Expected expression of codes: gene proportions for count likelihoods, else means."""
+        hidden = self.decoder(self._with_covariates(z, batch_index))
+        output = self.px_head(hidden)
+        if self.gene_likelihood == "normal":
+            return output
+        return torch.softmax(output, dim=-1)
