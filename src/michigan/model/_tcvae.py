@@ -28,6 +28,7 @@ from ..data._in_memory import MIN_BATCH_SIZE
 from ..module import TCVAEModule
 from ..module._tc import TC_ESTIMATORS, TcEstimator
 from ..module._tcvae import COUNT_LIKELIHOODS, GENE_LIKELIHOODS, GeneLikelihood
+from ._prediction import DecoderArithmeticMixin
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_EPOCHS = 100
 
 
-class TCVAE(VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
     """β-TCVAE (Chen et al., 2018): a disentangled representation of single-cell data.
 
     The first stage of MichiGAN (Yu & Welch, 2021). The model is a VAE whose KL term is split

@@ -1,0 +1,135 @@
+"""The β-TCVAE model: its loss, training, persistence and reproducibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scvi
+import torch
+from torch.distributions import Normal
+
+import michigan as mg
+from michigan.module import TCVAEModule
+
+from _helpers import clustered_counts
+
+TRAIN_KWARGS = {"enable_progress_bar": False, "batch_size": 64}
+
+
+def _train(adata, seed=0, max_epochs=3, **model_kwargs):
+    scvi.settings.seed = seed
+    model = mg.TCVAE(adata, n_latent=4, n_hidden=(32, 16), **model_kwargs)
+    model.train(max_epochs=max_epochs, **TRAIN_KWARGS)
+    return model
+
+
+@pytest.fixture(scope="module")
+def adata():
+    data = clustered_counts(n_cells=300, n_genes=40, n_batches=2)
+    mg.TCVAE.setup_anndata(data, layer="counts", batch_key="batch", labels_key="cluster")
+    return data
+
+
+@pytest.fixture(scope="module")
+def trained(adata):
+    return _train(adata, max_epochs=30)
+
+
+def _forward(module, x, batch):
+    tensors = {"X": x, "batch": batch}
+    torch.manual_seed(0)
+    inference_outputs, generative_outputs, loss_output = module(
+        tensors, loss_kwargs={"n_obs": 1000}
+    )
+    return tensors, inference_outputs, generative_outputs, loss_output
+
+
+def test_unit_weights_give_the_ordinary_vae_loss():
+    module = TCVAEModule(
+        n_input=20, n_batch=2, n_latent=3, n_hidden=(16,), alpha=1, beta=1, gamma=1
+    )
+    x = torch.poisson(torch.full((16, 20), 3.0))
+    batch = torch.randint(2, (16, 1))
+    tensors, inference, generative, loss_output = _forward(module, x, batch)
+    z, qz = inference["z"], inference["qz"]
+    reconstruction = -generative["px"].log_prob(x).sum(-1)
+    kl = qz.log_prob(z).sum(-1) - Normal(0.0, 1.0).log_prob(z).sum(-1)
+    assert loss_output.loss.item() == pytest.approx((reconstruction + kl).mean().item(), rel=1e-5)
+
+    module.beta = 10.0
+    weighted = module.loss(tensors, inference, generative, n_obs=1000)
+    tc = weighted.extra_metrics["total_correlation"]
+    assert weighted.loss.item() == pytest.approx(loss_output.loss.item() + 9 * tc.item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("likelihood", ["nb", "zinb", "poisson", "normal"])
+def test_every_likelihood_gives_a_finite_loss_and_logs_the_kl_terms(likelihood):
+    module = TCVAEModule(n_input=12, n_latent=2, n_hidden=(8,), gene_likelihood=likelihood)
+    x = torch.poisson(torch.full((8, 12), 2.0))
+    *_, loss_output = _forward(module, x, None)
+    assert torch.isfinite(loss_output.loss)
+    assert set(loss_output.extra_metrics) == {
+        "mutual_info",
+        "total_correlation",
+        "dimension_wise_kl",
+    }
+
+
+def test_training_lowers_the_loss_and_logs_the_decomposition(trained):
+    loss = trained.history["train_loss"].to_numpy().ravel()
+    assert loss[-5:].mean() < loss[:3].mean()
+    for key in ("mutual_info_train", "total_correlation_train", "dimension_wise_kl_train"):
+        assert key in trained.history
+        assert np.isfinite(trained.history[key].to_numpy(dtype=float)).all()
+
+
+def test_representation_lands_in_obsm_and_separates_clusters(adata, trained):
+    latent = trained.get_latent_representation()
+    assert latent.shape == (adata.n_obs, 4)
+    adata.obsm["X_tcvae"] = latent
+    assert adata.obsm["X_tcvae"].shape == (adata.n_obs, 4)
+    # cells of one cluster sit closer to their own centroid than to the others'
+    labels = adata.obs["cluster"].to_numpy()
+    centroids = {c: latent[labels == c].mean(0) for c in np.unique(labels)}
+    nearest = [min(centroids, key=lambda c, z=z: np.linalg.norm(z - centroids[c])) for z in latent]
+    assert np.mean(np.asarray(nearest) == labels) > 0.8
+
+
+def test_sampled_representation_differs_from_the_mean(trained):
+    mean = trained.get_latent_representation(give_mean=True)
+    sample = trained.get_latent_representation(give_mean=False)
+    assert mean.shape == sample.shape
+    assert not np.allclose(mean, sample)
+
+
+def test_decode_returns_library_scaled_expression(adata, trained):
+    codes = trained.get_latent_representation()[:10]
+    expression = trained.decode(codes, library_size=1e4)
+    assert expression.shape == (10, adata.n_vars)
+    np.testing.assert_allclose(expression.sum(1), 1e4, rtol=1e-4)
+    assert trained.get_normalized_expression().shape == (adata.n_obs, adata.n_vars)
+    with pytest.raises(ValueError, match="codes must have shape"):
+        trained.decode(np.zeros((3, 7)))
+
+
+def test_save_then_load_gives_identical_latent_means(adata, trained, tmp_path):
+    trained.save(tmp_path / "model", overwrite=True)
+    loaded = mg.TCVAE.load(tmp_path / "model", adata=adata)
+    np.testing.assert_array_equal(
+        loaded.get_latent_representation(), trained.get_latent_representation()
+    )
+
+
+def test_same_seed_gives_identical_latents(adata):
+    first = _train(adata, seed=7).get_latent_representation()
+    second = _train(adata, seed=7).get_latent_representation()
+    other = _train(adata, seed=8).get_latent_representation()
+    np.testing.assert_array_equal(first, second)
+    assert not np.allclose(first, other)
+
+
+def test_mws_estimator_and_a_dense_matrix_train():
+    adata = clustered_counts(n_cells=120, n_genes=15, sparse_format=False)
+    mg.TCVAE.setup_anndata(adata)
+    model = _train(adata, max_epochs=2, tc_estimator="mws")
+    assert np.isfinite(model.get_latent_representation()).all()
