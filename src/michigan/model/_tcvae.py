@@ -13,7 +13,6 @@ from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalObsField, LayerField
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
-from scvi.train import TrainingPlan
 
 from .._validation import (
     check_choice,
@@ -28,6 +27,7 @@ from ..data._in_memory import MIN_BATCH_SIZE
 from ..module import TCVAEModule
 from ..module._tc import TC_ESTIMATORS, TcEstimator
 from ..module._tcvae import COUNT_LIKELIHOODS, GENE_LIKELIHOODS, GeneLikelihood
+from ..train import TCVAETrainingPlan
 from ._prediction import DecoderArithmeticMixin
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
 
     _module_cls = TCVAEModule
     _data_splitter_cls = InMemoryDataSplitter
-    _training_plan_cls = TrainingPlan
+    _training_plan_cls = TCVAETrainingPlan
 
     def __init__(
         self,
@@ -232,7 +232,8 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
         train_size, validation_size
             Fractions of cells for training and validation (default 90 % / 10 %).
         plan_kwargs
-            Passed to :class:`scvi.train.TrainingPlan` (overrides ``lr`` and the warm-up).
+            Passed to :class:`~michigan.train.TCVAETrainingPlan`, which takes the arguments of
+            :class:`scvi.train.TrainingPlan` (overrides ``lr`` and the warm-up).
         **kwargs
             Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and on to the
             Lightning trainer (e.g. ``strategy``, ``early_stopping``, ``enable_progress_bar``).
