@@ -1,1 +1,36 @@
+"""Metrics of disentanglement, generation quality and latent-space arithmetic.
 
+Every metric takes arrays or an AnnData plus keys, accepts sparse expression without
+densifying it whole, is seeded by ``seed=`` and stays memory-bounded on large inputs.
+"""
+
+from __future__ import annotations
+
+from ._arithmetic import latent_entropy_delta
+from ._disentanglement import (
+    factorvae_score,
+    knn_factor_prediction,
+    mig,
+    spearman_correlation,
+    spearman_gap,
+)
+from ._generation import frechet_distance, gene_fidelity, inception_score, rf_error
+from ._mutual_info import mutual_info
+from ._prediction import evaluate_prediction, r2_of_means, top_de_genes
+
+__all__ = [
+    "evaluate_prediction",
+    "factorvae_score",
+    "frechet_distance",
+    "gene_fidelity",
+    "inception_score",
+    "knn_factor_prediction",
+    "latent_entropy_delta",
+    "mig",
+    "mutual_info",
+    "r2_of_means",
+    "rf_error",
+    "spearman_correlation",
+    "spearman_gap",
+    "top_de_genes",
+]

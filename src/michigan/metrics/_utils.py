@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -252,12 +253,26 @@ def matched_expression(
 def take_rows(matrix: np.ndarray | sparse.spmatrix, rows: np.ndarray, *, what: str):
     """Rows of a matrix as float64, sparse kept sparse (CSR); checked for NaNs."""
     if sparse.issparse(matrix):
-        block = sparse.csr_matrix(matrix)[rows].astype(np.float64)
+        if matrix.format != "csr":  # callers that slice repeatedly convert once beforehand
+            matrix = matrix.tocsr()
+        block = sparse.csr_matrix(matrix[rows], dtype=np.float64)
         _check_finite(block.data, f"the {what} expression values")
     else:
         block = np.asarray(matrix[rows], dtype=np.float64)
         _check_finite(block, f"the {what} expression values")
     return block
+
+
+def fit_pca(matrix: np.ndarray | sparse.spmatrix, n_pcs: int, seed: int) -> PCA:
+    """A PCA with at most ``n_pcs`` components; sparse input stays sparse (ARPACK)."""
+    is_sparse = sparse.issparse(matrix)
+    n_max = min(matrix.shape) - (1 if is_sparse else 0)
+    pca = PCA(
+        n_components=max(1, min(n_pcs, n_max)),
+        svd_solver="arpack" if is_sparse else "auto",
+        random_state=seed,
+    )
+    return pca.fit(matrix)
 
 
 def principal_components(
@@ -268,19 +283,10 @@ def principal_components(
     Sparse blocks stay sparse (ARPACK centres implicitly), so a subsample of a large sparse
     matrix is never densified gene by gene.
     """
-    is_sparse = any(sparse.issparse(b) for b in blocks)
-    stacked = (
-        sparse.vstack([sparse.csr_matrix(b) for b in blocks]).tocsr()
-        if is_sparse
-        else np.vstack(blocks)
-    )
-    n_max = min(stacked.shape) - (1 if is_sparse else 0)
-    n_components = max(1, min(n_pcs, n_max))
-    pca = PCA(
-        n_components=n_components,
-        svd_solver="arpack" if is_sparse else "auto",
-        random_state=seed,
-    )
-    scores = pca.fit_transform(stacked)
+    if any(sparse.issparse(b) for b in blocks):
+        stacked = sparse.vstack([sparse.csr_matrix(b) for b in blocks]).tocsr()
+    else:
+        stacked = np.vstack(blocks)
+    scores = fit_pca(stacked, n_pcs, seed).transform(stacked)
     bounds = np.cumsum([0] + [b.shape[0] for b in blocks])
-    return [scores[start:stop] for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [scores[start:stop] for start, stop in pairwise(bounds)]
