@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import datasets, metrics
-from .model import TCVAE
+from . import baselines, benchmark, datasets, metrics, pl
+from .model import TCVAE, WGANGP, InfoWGANGP, MichiGAN
 
 try:
     __version__ = version("michigan")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = ["TCVAE", "__version__", "datasets", "metrics"]
+__all__ = [
+    "TCVAE",
+    "WGANGP",
+    "InfoWGANGP",
+    "MichiGAN",
+    "__version__",
+    "baselines",
+    "benchmark",
+    "datasets",
+    "metrics",
+    "pl",
+]

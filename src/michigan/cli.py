@@ -1,4 +1,4 @@
-"""The ``michigan`` command line: ``michigan demo`` and ``michigan train``."""
+"""The ``michigan`` command line: ``michigan demo``, ``michigan train``, ``michigan benchmark``."""
 
 from __future__ import annotations
 
@@ -42,6 +42,27 @@ def _train(args: argparse.Namespace) -> None:
         print(f"saved the model to {args.save_model}")
 
 
+def _benchmark(args: argparse.Namespace) -> None:
+    from .benchmark import run, to_markdown
+
+    results = run(
+        preset=args.preset,
+        methods=args.methods,
+        seeds=args.seeds,
+        out_dir=args.out,
+        paper_sizes=args.paper_sizes,
+        n_cells=args.n_cells,
+        n_genes=args.n_genes,
+        path=args.path,
+        beta=args.beta,
+        max_epochs_tcvae=args.max_epochs_tcvae,
+        max_epochs_gan=args.max_epochs_gan,
+        accelerator=args.accelerator,
+        n_jobs=args.n_jobs,
+    )
+    print(to_markdown(results, title=args.preset))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``michigan`` command."""
     parser = argparse.ArgumentParser(
@@ -71,6 +92,32 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save-model", default=None, help="folder to save the model into")
     train.set_defaults(func=_train)
+
+    bench = commands.add_parser(
+        "benchmark", help="the paper's benchmark: methods × metrics × seeds on a data set"
+    )
+    bench.add_argument(
+        "preset",
+        help="splatter_linear, splatter_nonlinear, prosstt_3, prosstt_4, prosstt_5, pbmc68k, "
+        "or kang (with --path)",
+    )
+    bench.add_argument("--methods", nargs="+", default=None, help="default: all")
+    bench.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    bench.add_argument("--out", default="benchmark_out", help="output folder")
+    bench.add_argument(
+        "--paper-sizes",
+        action="store_true",
+        help="10,000 cells × 2,000 genes and 1000 epochs per model (a GPU's work)",
+    )
+    bench.add_argument("--n-cells", type=int, default=None)
+    bench.add_argument("--n-genes", type=int, default=None)
+    bench.add_argument("--path", default=None, help="local .h5ad of a real data set")
+    bench.add_argument("--beta", type=float, default=None, help="default: the preset's")
+    bench.add_argument("--max-epochs-tcvae", type=int, default=None)
+    bench.add_argument("--max-epochs-gan", type=int, default=None)
+    bench.add_argument("--accelerator", default="auto")
+    bench.add_argument("--n-jobs", type=int, default=None, help="random-forest jobs")
+    bench.set_defaults(func=_benchmark)
     return parser
 
 

@@ -1,3 +1,4 @@
+from ._gan import GAN_KEYS, GANModule, Generator, ProjectionCritic
 from ._mlp import MLP
 from ._tc import (
     KLDecomposition,
@@ -9,8 +10,12 @@ from ._tc import (
 from ._tcvae import TCVAEModule
 
 __all__ = [
+    "GAN_KEYS",
     "MLP",
+    "GANModule",
+    "Generator",
     "KLDecomposition",
+    "ProjectionCritic",
     "TCVAEModule",
     "decompose_kl",
     "log_aggregate_posterior",

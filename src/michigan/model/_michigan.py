@@ -1,0 +1,474 @@
+"""MichiGAN: a disentangled representation, then a conditional WGAN-GP on its codes."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from anndata import AnnData
+
+from .._validation import check_choice, check_positive_int
+from ..module import GAN_KEYS
+from ..module._gan import CODE_SOURCES, CRITIC_HIDDEN, GENERATOR_HIDDEN, CodeSource
+from ..train._wgan_plan import ADAM_BETAS, GP_LAMBDA, N_CRITIC
+from ._gan_base import DEFAULT_MAX_EPOCHS, GANModelBase
+from ._generation import ConditionalGenerationMixin
+from ._prediction import LatentArithmeticMixin
+from ._tcvae import TCVAE
+
+logger = logging.getLogger(__name__)
+
+#: Sub-folder of a saved MichiGAN that holds its β-TCVAE.
+TCVAE_DIR = "tcvae"
+#: Trainer arguments that belong to the GAN stage only (not passed to the β-TCVAE).
+_GAN_ONLY_TRAINER_KWARGS = ("callbacks", "ckpt_path", "max_steps")
+
+
+class MichiGAN(LatentArithmeticMixin, ConditionalGenerationMixin, GANModelBase):
+    """MichiGAN (Yu & Welch, 2021): disentangled codes plus a conditional WGAN-GP.
+
+    Two stages, trained one after the other by :meth:`train`:
+
+    1. a representation ``z`` of each cell: a :class:`~michigan.TCVAE` the model trains
+       itself (``representation=None``), one already trained, or a matrix of ``adata.obsm``
+       (e.g. PCA codes, "MichiGAN-PCA");
+    2. with the representation frozen, a Wasserstein GAN with gradient penalty whose
+       generator maps ``[z, noise]`` to a cell and whose projection critic scores
+       ``(x, z)`` pairs (:class:`~michigan.module.GANModule`,
+       :class:`~michigan.train.WGANTrainingPlan`).
+
+    Generated cells then carry the semantics of the codes they were generated from
+    (:meth:`generate`, :meth:`traverse`) with the realism of a GAN.
+
+    **The data the GAN learns.** By default the log-normalised expression of the registered
+    counts, ``log1p(1e4 · x / Σx)`` per cell (as ``sc.pp.normalize_total(target_sum=1e4)``
+    then ``sc.pp.log1p``), computed per minibatch; generated cells are in that space. Name a
+    processed layer with ``gan_layer`` to learn it as it is instead.
+
+    Parameters
+    ----------
+    adata
+        AnnData registered with :meth:`setup_anndata` (raw counts in the registered layer).
+    representation
+        ``None`` (train a β-TCVAE on the registered counts first; ``tcvae_kwargs`` go to
+        :class:`~michigan.TCVAE`), a :class:`~michigan.TCVAE` (trained, or trained by
+        :meth:`train` if not; set up on the same layer and batch key), or the key of a matrix
+        in ``adata.obsm`` (e.g. ``"X_pca"``).
+    code
+        ``"mean"``: each cell is conditioned on its posterior mean; ``"sample"``: on a fresh
+        draw from its posterior, every minibatch (the encoder frozen; needs a β-TCVAE). The
+        paper found ``"sample"`` predicted better.
+    n_noise
+        Width of the noise given to the generator with the code (118, so that ``[z, noise]``
+        has 128 entries with the paper's 10 latents; 0 makes the generator deterministic).
+    gan_layer
+        Layer with processed expression for the GAN to learn as it is; ``None`` learns the
+        log-normalised registered counts.
+    log_normalize
+        Log-normalise the GAN's matrix; defaults to ``gan_layer is None``.
+    target_sum
+        Total per cell before ``log1p``.
+    generator_hidden
+        Hidden widths of the generator (the paper's ``(256, 512, 1024)``).
+    critic_hidden
+        Hidden widths of the critic (the paper's ``(1024, 512)``).
+    n_features
+        Width ``h`` of the critic's features (10; the code's width for ``"identity"``).
+    projection
+        ``"learned"`` (``D = wᵀh + b + (Vz)ᵀh`` with a learned ``V``) or ``"identity"``
+        (``V = I``, the original code's choice).
+    critic_normalization
+        ``"layer"`` (default), ``"none"``, or the paper's ``"batch"`` (which breaks the
+        per-sample gradient penalty).
+    output_activation
+        ``"relu"`` (default) or ``"softplus"`` for non-negative expression, ``None`` for data
+        with negative values.
+    dropout_rate
+        Dropout of the generator's hidden layers.
+    tcvae_kwargs
+        Passed to :class:`~michigan.TCVAE` when ``representation=None``, e.g.
+        ``{"n_latent": 10, "beta": 10}``.
+    **module_kwargs
+        Passed to :class:`~michigan.module.GANModule` (``generator_normalization``,
+        ``critic_dropout_rate``, ``negative_slope``).
+
+    Examples
+    --------
+    >>> import michigan as mg
+    >>> adata = mg.datasets.splatter_paths(seed=0)
+    >>> mg.MichiGAN.setup_anndata(adata, layer="counts")
+    >>> model = mg.MichiGAN(adata, code="sample", tcvae_kwargs={"beta": 10})
+    >>> model.train()  # stage 1: β-TCVAE, stage 2: the conditional GAN
+    >>> adata.obsm["X_michigan"] = model.get_latent_representation()
+    >>> generated = model.generate(n_samples=3000, seed=0)
+    >>> path = model.traverse(cell=0, dim=2)
+    """
+
+    def __init__(
+        self,
+        adata: AnnData | None = None,
+        representation: TCVAE | str | None = None,
+        code: CodeSource = "mean",
+        n_noise: int = 118,
+        gan_layer: str | None = None,
+        log_normalize: bool | None = None,
+        target_sum: float = 1e4,
+        generator_hidden: Sequence[int] = GENERATOR_HIDDEN,
+        critic_hidden: Sequence[int] = CRITIC_HIDDEN,
+        n_features: int | None = None,
+        projection: str = "learned",
+        critic_normalization: str = "layer",
+        output_activation: str | None = "relu",
+        dropout_rate: float = 0.2,
+        tcvae_kwargs: dict | None = None,
+        **module_kwargs,
+    ):
+        check_choice(code, "code", CODE_SOURCES)
+        check_positive_int(n_noise, "n_noise", minimum=0)
+        if adata is None:
+            raise ValueError("MichiGAN needs the AnnData it learns: MichiGAN(adata, ...)")
+        if representation is not None and not isinstance(representation, TCVAE | str):
+            raise TypeError(
+                "representation must be None (train a β-TCVAE first), a TCVAE, or the key of "
+                f"a matrix in adata.obsm such as 'X_pca'; got {type(representation).__name__}"
+            )
+        if tcvae_kwargs is not None and representation is not None:
+            raise ValueError("tcvae_kwargs apply only with representation=None; drop them")
+        if isinstance(representation, str):
+            if code == "sample":
+                raise ValueError(
+                    "code='sample' draws from the encoder's posterior, which an .obsm "
+                    "representation does not have; pass code='mean', or representation=None "
+                    "(or a TCVAE)"
+                )
+            n_code = _check_obsm(adata, representation).shape[1]
+        super().__init__(adata)
+        if isinstance(representation, TCVAE):
+            self._check_tcvae(representation)
+            n_code = representation.module.n_latent
+        elif representation is None:
+            tcvae_kwargs = dict(tcvae_kwargs or {})
+            n_code = check_positive_int(tcvae_kwargs.get("n_latent", 10), "n_latent")
+        self.module = self._make_module(
+            n_code,
+            n_noise,
+            code,
+            gan_layer,
+            log_normalize,
+            target_sum,
+            output_activation,
+            generator_hidden=tuple(generator_hidden),
+            critic_hidden=tuple(critic_hidden),
+            n_features=n_features,
+            projection=projection,
+            critic_normalization=critic_normalization,
+            dropout_rate=dropout_rate,
+            **module_kwargs,
+        )
+        self.representation_key = representation if isinstance(representation, str) else None
+        if representation is None:
+            TCVAE.setup_anndata(adata, **self._setup_args())
+            representation = TCVAE(adata, **tcvae_kwargs)
+        self.tcvae: TCVAE | None = representation if isinstance(representation, TCVAE) else None
+        self.codes_: np.ndarray | None = None
+        self.code_scales_: np.ndarray | None = None
+        source = f"adata.obsm[{self.representation_key!r}]" if self.tcvae is None else "β-TCVAE"
+        self._model_summary_string = (
+            f"MichiGAN on {source} codes ({n_code} dimensions, code={code!r}), n_noise="
+            f"{n_noise}, projection={projection!r}; the GAN learns {self.expression_}."
+        )
+        self.init_params_ = self._get_init_params(locals())
+        if self.tcvae is not None:
+            # Saved as "its own β-TCVAE of this architecture"; load() restores the weights.
+            params = self.tcvae.init_params_
+            flat = {k: v for group in params["kwargs"].values() for k, v in group.items()}
+            self.init_params_["non_kwargs"]["representation"] = None
+            self.init_params_["non_kwargs"]["tcvae_kwargs"] = {**params["non_kwargs"], **flat}
+
+    def _setup_args(self) -> dict:
+        args = self.adata_manager.registry["setup_args"]
+        return {key: args.get(key) for key in ("layer", "batch_key", "labels_key")}
+
+    def _check_tcvae(self, tcvae: TCVAE) -> None:
+        tcvae_genes = np.asarray(tcvae.adata_manager.adata.var_names, dtype=str)
+        if not np.array_equal(tcvae_genes, np.asarray(self.adata.var_names, dtype=str)):
+            raise ValueError(
+                "the TCVAE was trained on other genes (or another order) than adata has; "
+                "subset adata to the TCVAE's genes, in its order"
+            )
+        theirs = tcvae.adata_manager.registry["setup_args"]
+        ours = self._setup_args()
+        for key in ("layer", "batch_key"):
+            if theirs.get(key) != ours[key]:
+                raise ValueError(
+                    f"the TCVAE was set up with {key}={theirs.get(key)!r} but MichiGAN with "
+                    f"{key}={ours[key]!r}; set up MichiGAN like the TCVAE "
+                    f"(MichiGAN.setup_anndata(adata, {key}={theirs.get(key)!r}, ...)), and name "
+                    "a processed layer for the GAN with gan_layer=..."
+                )
+
+    def _posterior(
+        self, adata: AnnData, indices: Sequence[int] | None = None, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Codes of cells (posterior means) and, with a β-TCVAE, their posterior SDs."""
+        if self.tcvae is not None:
+            mean, variance = self.tcvae.get_latent_representation(
+                adata, indices=indices, batch_size=batch_size, return_dist=True
+            )
+            return mean.astype(np.float32), np.sqrt(variance).astype(np.float32)
+        codes = _check_obsm(adata, self.representation_key)
+        codes = np.asarray(codes if indices is None else codes[np.asarray(indices)])
+        return codes.astype(np.float32), None
+
+    def train(
+        self,
+        max_epochs: int | None = None,
+        max_epochs_tcvae: int | None = None,
+        batch_size: int = 128,
+        n_critic: int = N_CRITIC,
+        lr_generator: float = 1e-4,
+        lr_critic: float = 1e-4,
+        betas: Sequence[float] = ADAM_BETAS,
+        gp_lambda: float = GP_LAMBDA,
+        prediction: bool = False,
+        accelerator: str = "auto",
+        devices: int | list[int] | str = "auto",
+        tcvae_train_kwargs: dict | None = None,
+        plan_kwargs: dict | None = None,
+        datasplitter_kwargs: dict | None = None,
+        **trainer_kwargs,
+    ):
+        """Train the β-TCVAE (if it is not trained yet), then the conditional GAN.
+
+        Each stage has its own epochs and its own progress bar. The GAN trains on every cell;
+        one epoch is one pass of the critic over the cells, with a generator step every
+        ``n_critic`` minibatches.
+
+        Parameters
+        ----------
+        max_epochs
+            GAN epochs; defaults to 30 (minutes for 10,000 cells on a 2-core CPU). The paper
+            trained 1000 (``max_epochs=1000``, on a GPU).
+        max_epochs_tcvae
+            β-TCVAE epochs (its default, 100, when ``None``).
+        batch_size
+            Cells per GAN minibatch.
+        n_critic
+            Critic steps per generator step (5 in the paper).
+        lr_generator, lr_critic
+            Adam learning rates of the two networks (the paper: around 1e-4 to 5e-4).
+        betas
+            Adam's ``(β₁, β₂)``.
+        gp_lambda
+            Weight of the gradient penalty.
+        prediction
+            Use the prediction step of Yadav et al. (2018) (named by the paper; its code ran
+            plain Adam).
+        accelerator, devices
+            Lightning's, for both stages (e.g. ``accelerator="gpu", devices=2``).
+        tcvae_train_kwargs
+            Passed to :meth:`michigan.TCVAE.train` (override the shared arguments), e.g.
+            ``{"batch_size": 256, "lr": 1e-3}``.
+        plan_kwargs
+            Passed to :class:`~michigan.train.WGANTrainingPlan`.
+        datasplitter_kwargs
+            Passed to :class:`~michigan.data.InMemoryDataSplitter` (GAN stage).
+        **trainer_kwargs
+            Passed to the Lightning trainer of both stages (``strategy="ddp"``,
+            ``enable_progress_bar``, ...); ``callbacks``, ``ckpt_path`` and ``max_steps`` go
+            to the GAN stage only.
+
+        Examples
+        --------
+        >>> model.train(max_epochs=1000, max_epochs_tcvae=1000, accelerator="gpu")  # paper
+        >>> model.train(accelerator="cpu", devices=2, strategy="ddp")  # two processes
+        """
+        max_epochs = DEFAULT_MAX_EPOCHS if max_epochs is None else max_epochs
+        self._check_gan_train_args(max_epochs, batch_size, n_critic, lr_generator, lr_critic)
+        if self.tcvae is not None and not self.tcvae.is_trained:
+            logger.info("Stage 1/2: training the β-TCVAE.")
+            stage_one = {
+                k: v for k, v in trainer_kwargs.items() if k not in _GAN_ONLY_TRAINER_KWARGS
+            }
+            stage_one.update(tcvae_train_kwargs or {})
+            self.tcvae.train(
+                **{
+                    "max_epochs": max_epochs_tcvae,
+                    "accelerator": accelerator,
+                    "devices": devices,
+                    **stage_one,
+                }
+            )
+        logger.info("Stage 2/2: training the conditional WGAN-GP.")
+        self.codes_, self.code_scales_ = self._compute_training_codes()
+        extra = {GAN_KEYS.CODE_LOC: self.codes_}
+        if self.code_scales_ is not None:
+            extra[GAN_KEYS.CODE_SCALE] = self.code_scales_
+        return self._train_gan(
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            n_critic=n_critic,
+            lr_generator=lr_generator,
+            lr_critic=lr_critic,
+            betas=betas,
+            gp_lambda=gp_lambda,
+            prediction=prediction,
+            accelerator=accelerator,
+            devices=devices,
+            extra_tensors=extra,
+            plan_kwargs=plan_kwargs,
+            datasplitter_kwargs=datasplitter_kwargs,
+            trainer_kwargs=trainer_kwargs,
+        )
+
+    def get_latent_representation(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        give_mean: bool = True,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """The codes of cells under the representation (β-TCVAE or ``.obsm`` matrix).
+
+        Parameters
+        ----------
+        adata
+            AnnData with the training genes; defaults to the training data.
+        indices
+            Cells to return; defaults to all.
+        give_mean
+            Posterior means (otherwise one posterior sample per cell; β-TCVAE only).
+        batch_size
+            Cells per minibatch of the encoder.
+
+        Returns
+        -------
+        Array of shape ``(n_cells, n_code)``.
+
+        Examples
+        --------
+        >>> adata.obsm["X_michigan"] = model.get_latent_representation()
+        """
+        adata = self.adata if adata is None else adata
+        if self.tcvae is not None:
+            return self.tcvae.get_latent_representation(
+                adata, indices=indices, give_mean=give_mean, batch_size=batch_size
+            )
+        return self._posterior(adata, indices)[0]
+
+    def _compute_training_codes(self) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.tcvae is not None and not self.tcvae.is_trained:
+            raise ValueError("the representation is not trained yet: call model.train() first")
+        mean, scale = self._posterior(self.adata)
+        return mean, scale if self.module.code_source == "sample" else None
+
+    def _arithmetic_codes(
+        self, adata: AnnData, indices: np.ndarray, give_mean: bool, seed: int | None
+    ) -> np.ndarray:
+        mean, scale = self._posterior(adata, indices)
+        if give_mean or scale is None:
+            return mean
+        rng = np.random.default_rng(self._resolve_seed(seed))
+        return (mean + scale * rng.standard_normal(mean.shape)).astype(np.float32)
+
+    def _arithmetic_expression(
+        self, codes: np.ndarray, adata: AnnData, source: np.ndarray, seed: int | None
+    ) -> np.ndarray:
+        return self._generate_expression(codes, len(codes), self._resolve_seed(seed))
+
+    def save(
+        self,
+        dir_path: str,
+        prefix: str | None = None,
+        overwrite: bool = False,
+        save_anndata: bool = False,
+        **kwargs,
+    ) -> None:
+        """Save the model, its β-TCVAE in the sub-folder ``tcvae/``.
+
+        Parameters
+        ----------
+        dir_path
+            Folder to write.
+        prefix
+            Prefix of the file names.
+        overwrite
+            Overwrite an existing folder.
+        save_anndata
+            Also write the AnnData.
+        **kwargs
+            Passed to :meth:`scvi.model.base.BaseModelClass.save`.
+
+        Examples
+        --------
+        >>> model.save("michigan/", overwrite=True)
+        >>> model = mg.MichiGAN.load("michigan/", adata=adata)
+        """
+        super().save(
+            str(dir_path), prefix=prefix, overwrite=overwrite, save_anndata=save_anndata, **kwargs
+        )
+        if self.tcvae is not None:
+            tcvae_dir = os.path.join(str(dir_path), f"{prefix or ''}{TCVAE_DIR}")
+            self.tcvae.save(tcvae_dir, overwrite=True)
+
+    @classmethod
+    def load(
+        cls,
+        dir_path: str,
+        adata: AnnData | None = None,
+        accelerator: str = "auto",
+        device: int | str = "auto",
+        prefix: str | None = None,
+        **kwargs,
+    ) -> MichiGAN:
+        """Load a model written by :meth:`save`, with its β-TCVAE.
+
+        Parameters
+        ----------
+        dir_path
+            Folder written by :meth:`save`.
+        adata
+            AnnData with the genes of the training data; defaults to the saved one.
+        accelerator, device
+            Where to put the model.
+        prefix
+            Prefix of the file names.
+        **kwargs
+            Passed to :meth:`scvi.model.base.BaseModelClass.load`.
+
+        Examples
+        --------
+        >>> model = mg.MichiGAN.load("michigan/", adata=adata)
+        >>> cells = model.generate(n_samples=100, seed=0)
+        """
+        model = super().load(
+            dir_path, adata=adata, accelerator=accelerator, device=device, prefix=prefix, **kwargs
+        )
+        if model.tcvae is not None:
+            tcvae_dir = os.path.join(str(dir_path), f"{prefix or ''}{TCVAE_DIR}")
+            model.tcvae = TCVAE.load(
+                tcvae_dir, adata=model.adata, accelerator=accelerator, device=device
+            )
+        return model
+
+
+def _check_obsm(adata: AnnData, key: str) -> np.ndarray:
+    """The matrix ``adata.obsm[key]``, checked to be usable as codes."""
+    if key not in adata.obsm:
+        available = ", ".join(map(repr, adata.obsm.keys())) or "none"
+        raise ValueError(
+            f"{key!r} is not in adata.obsm (keys: {available}); compute it first (e.g. "
+            "sc.pp.pca(adata) for 'X_pca') or pass representation=None to train a β-TCVAE"
+        )
+    codes = adata.obsm[key]
+    codes = codes.toarray() if hasattr(codes, "toarray") else np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[1] < 1 or not np.issubdtype(codes.dtype, np.number):
+        raise ValueError(
+            f"adata.obsm[{key!r}] must be a numeric matrix with one row per cell, got shape "
+            f"{codes.shape} and dtype {codes.dtype}"
+        )
+    if not np.isfinite(codes).all():
+        raise ValueError(f"adata.obsm[{key!r}] holds NaN or infinite values; impute or drop them")
+    return codes

@@ -1,0 +1,132 @@
+"""michigan.benchmark: a tiny end-to-end run, its tables and figures, and its argument checks."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import michigan as mg
+from michigan.benchmark import METHODS, PRESETS, load_preset, run, summarize, to_markdown
+from michigan.cli import main
+
+TINY = {
+    "n_cells": 200,
+    "n_genes": 40,
+    "max_epochs_tcvae": 1,
+    "max_epochs_gan": 1,
+    "n_generated": 150,
+    "accelerator": "cpu",
+    "tcvae_kwargs": {"n_hidden": (16, 8)},
+    "gan_kwargs": {"generator_hidden": (16, 16), "critic_hidden": (16,)},
+    "n_estimators": 10,
+    "verbose": False,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    results = run(
+        "splatter_nonlinear",
+        methods=["PPCA", "beta-TCVAE", "WGAN-GP", "MichiGAN"],
+        seeds=(0,),
+        out_dir=out,
+        **TINY,
+    )
+    return results, out
+
+
+def test_run_writes_tidy_csv_table_and_figures(tiny_run):
+    results, out = tiny_run
+    assert list(results.columns) == ["preset", "method", "seed", "metric", "value"]
+    written = pd.read_csv(out / "metrics.csv")
+    assert len(written) == len(results)
+    methods = set(results["method"])
+    assert methods == {"PPCA", "beta-TCVAE", "WGAN-GP", "MichiGAN", "real-split"}
+    metrics = set(results["metric"])
+    assert {"mig", "spearman_gap", "factorvae_score", "knn_spearman_gap"} <= metrics
+    assert {"frechet_distance", "rf_error", "gene_mean_r", "seconds"} <= metrics
+    by_method = results.groupby("method")["metric"].apply(set)
+    assert "mig" not in by_method["WGAN-GP"] and "mig" not in by_method["MichiGAN"]
+    assert "knn_spearman_gap" in by_method["MichiGAN"]
+    assert results["value"].notna().all()
+    for name in ("fig1_latent_bars.png", "fig2_generation.png", "fig4b_knn_codes.png"):
+        assert (out / name).stat().st_size > 1000
+    per_latent = pd.read_csv(out / "per_latent.csv")
+    assert {"mutual_info", "spearman", "knn_spearman"} <= set(per_latent["kind"])
+    assert (out / "settings.json").exists()
+
+
+def test_markdown_table_has_mean_sd_columns(tiny_run):
+    results, out = tiny_run
+    text = (out / "summary.md").read_text()
+    assert "| method | mig | spearman_gap | factorvae_score |" in text
+    assert "± –" in text  # a single seed: no SD
+    two_seeds = pd.concat([results, results.assign(seed=1, value=results["value"] * 1.1)])
+    summary = summarize(two_seeds)
+    assert {"mean", "sd", "n_seeds", "mean ± SD"} <= set(summary.columns)
+    assert (summary["n_seeds"] == 2).all()
+    assert "± –" not in to_markdown(two_seeds)
+
+
+def test_presets_and_methods_are_listed():
+    assert {
+        "splatter_linear",
+        "splatter_nonlinear",
+        "prosstt_3",
+        "prosstt_4",
+        "prosstt_5",
+        "pbmc68k",
+        "kang",
+    } <= set(PRESETS)
+    assert list(METHODS) == [
+        "PPCA",
+        "VAE",
+        "beta-VAE",
+        "beta-TCVAE",
+        "GMM",
+        "WGAN-GP",
+        "InfoWGAN-GP",
+        "ss-InfoWGAN-GP",
+        "MichiGAN",
+    ]
+    preset, adata = load_preset("prosstt_3", n_cells=120, n_genes=30)
+    assert adata.shape == (120, 30) and set(preset.factors) <= set(adata.obs)
+    assert preset.beta == 50
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"preset": "splatter"}, "unknown preset 'splatter'"),
+        ({"methods": ["PPCA", "scVI"]}, "unknown method.*'scVI'"),
+        ({"methods": []}, "methods is empty"),
+        ({"seeds": ()}, "seeds is empty"),
+        ({"seeds": (-1,)}, "non-negative"),
+        ({"preset": "kang"}, "path="),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        run(**{"out_dir": None, **kwargs})
+
+
+def test_cli_rejects_unknown_preset(capsys):
+    with pytest.raises(ValueError, match="unknown preset"):
+        main(["benchmark", "nope", "--seeds", "0"])
+    assert mg.benchmark.run is run
+
+
+def test_merge_combines_seeds(tiny_run, tmp_path):
+    _, out = tiny_run
+    other = tmp_path / "seed1"
+    other.mkdir()
+    for name in ("metrics.csv", "per_latent.csv"):
+        table = pd.read_csv(out / name)
+        table.assign(seed=1).to_csv(other / name, index=False)
+    (other / "settings.json").write_text((out / "settings.json").read_text())
+    merged = mg.benchmark.merge([out, other], tmp_path / "both", figures=False)
+    assert sorted(merged["seed"].unique()) == [0, 1]
+    assert "over 2 seed(s)" in (tmp_path / "both" / "summary.md").read_text()
+    with pytest.raises(ValueError, match="more than one folder"):
+        mg.benchmark.merge([out, out], tmp_path / "dup")

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from michigan.module import GAN_KEYS, GANModule, Generator, ProjectionCritic
+from michigan.train import PredictionStep, gradient_penalty
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks run fastest on one thread (and the CI machine is shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def test_generator_paper_shape_and_output_activations():
+    generator = Generator(n_code=10, n_noise=118, n_output=50)
+    widths = [m.out_features for m in generator.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == [256, 512, 1024, 50]
+    assert generator.hidden[0].in_features == 128
+    code, noise = torch.randn(16, 10), torch.randn(16, 118)
+    assert generator.eval()(code, noise).min() >= 0  # ReLU by default
+    soft = Generator(2, 3, 5, n_hidden=(8,), output_activation="softplus").eval()
+    assert soft(torch.randn(64, 2), torch.randn(64, 3)).min() > 0
+    linear = Generator(2, 3, 5, n_hidden=(8,), output_activation=None).eval()
+    assert linear(torch.randn(256, 2), torch.randn(256, 3)).min() < 0
+
+
+def test_generator_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="output_activation"):
+        Generator(2, 3, 5, output_activation="tanh")
+    with pytest.raises(ValueError, match="n_code \\+ n_noise"):
+        Generator(0, 0, 5)
+
+
+def test_critic_depends_on_code_only_through_projection():
+    critic = ProjectionCritic(n_input=7, n_code=3, n_hidden=(16, 8), n_features=5).eval()
+    x = torch.randn(12, 7)
+    z1, z2 = torch.randn(12, 3), torch.randn(12, 3)
+    h = critic.feature_map(x)
+    without_code_1 = critic(x, z1) - critic.projection_term(h, z1)
+    without_code_2 = critic(x, z2) - critic.projection_term(h, z2)
+    torch.testing.assert_close(without_code_1, without_code_2)
+    torch.testing.assert_close(without_code_1, critic.linear(h).squeeze(-1))
+    # (Vz)ᵀh with the learned V
+    expected = (z1 @ critic.embedding.weight.T * h).sum(-1)
+    torch.testing.assert_close(critic.projection_term(h, z1), expected)
+    assert not torch.allclose(critic(x, z1), critic(x, z2))
+
+
+def test_identity_projection_is_the_papers_form():
+    critic = ProjectionCritic(n_input=7, n_code=4, n_hidden=(16,), projection="identity").eval()
+    assert critic.n_features == 4 and critic.embedding is None
+    x, z = torch.randn(5, 7), torch.randn(5, 4)
+    h = critic.feature_map(x)
+    expected = critic.linear(h).squeeze(-1) + (z * h).sum(-1)
+    torch.testing.assert_close(critic(x, z), expected)
+    with pytest.raises(ValueError, match="n_features"):
+        ProjectionCritic(n_input=7, n_code=4, n_features=10, projection="identity")
+
+
+def test_unconditional_critic_and_normalisations():
+    critic = ProjectionCritic(n_input=6, n_code=0, n_hidden=(8,)).eval()
+    x = torch.randn(4, 6)
+    torch.testing.assert_close(critic(x), critic(x, torch.randn(4, 3)))
+    assert isinstance(critic.body[1], torch.nn.LayerNorm)
+    assert critic.per_sample
+    with pytest.warns(UserWarning, match="gradient penalty"):
+        batch_norm = ProjectionCritic(n_input=6, n_hidden=(8,), normalization="batch")
+    assert not batch_norm.per_sample
+    with pytest.raises(ValueError, match="projection"):
+        ProjectionCritic(n_input=6, n_code=2, projection="outer")
+    with pytest.raises(ValueError, match="code"):
+        ProjectionCritic(n_input=6, n_code=2)(x)
+
+
+def test_penalty_of_linear_critic_is_norm_minus_one_squared():
+    w = torch.randn(9) * 2
+    real, fake = torch.randn(32, 9), torch.randn(32, 9)
+    penalty = gradient_penalty(lambda x, code: x @ w, real, fake)
+    torch.testing.assert_close(penalty, (w.norm() - 1) ** 2)
+
+
+def test_penalty_draws_epsilon_per_cell():
+    real, fake = torch.randn(6, 3), torch.randn(6, 3)
+
+    def critic(x, code):  # ∇ of ‖x‖²/2 is x itself
+        return 0.5 * (x**2).sum(-1)
+
+    torch.manual_seed(1)
+    penalty = gradient_penalty(critic, real, fake)
+    torch.manual_seed(1)
+    epsilon = torch.rand(6, 1)
+    interpolated = epsilon * real + (1 - epsilon) * fake
+    expected = ((interpolated.norm(dim=1) - 1) ** 2).mean()
+    torch.testing.assert_close(penalty, expected)
+    # the penalty is differentiable with respect to the critic's parameters
+    layer = torch.nn.Linear(3, 1)
+    gradient_penalty(lambda x, c: layer(x).squeeze(-1) ** 2, real, fake).backward()
+    assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
+
+
+def test_module_log_normalises_and_samples_codes():
+    module = GANModule(n_genes=4, n_code=2, n_noise=3, code_source="sample")
+    counts = torch.tensor([[1.0, 0.0, 3.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    loc, scale = torch.randn(2, 2), torch.full((2, 2), 0.5)
+    batch = {"X": counts, GAN_KEYS.CODE_LOC: loc, GAN_KEYS.CODE_SCALE: scale}
+    x, code = module.get_data_and_code(batch)
+    torch.testing.assert_close(x[0], torch.log1p(counts[0] / 4 * 1e4))
+    torch.testing.assert_close(x[1], torch.zeros(4))  # a cell without counts stays at 0
+    assert not torch.allclose(code, loc)
+    batch[GAN_KEYS.CODE_SCALE] = torch.zeros(2, 2)
+    torch.testing.assert_close(module.get_data_and_code(batch)[1], loc)
+    mean_module = GANModule(n_genes=4, n_code=2, n_noise=3, log_normalize=False)
+    x, code = mean_module.get_data_and_code({"X": counts, GAN_KEYS.CODE_LOC: loc})
+    assert x is counts and code is loc
+    with pytest.raises(ValueError, match="code"):
+        GANModule(n_genes=4, n_code=2, code_source="median")
+
+
+def test_noise_from_a_generator_is_reproducible():
+    module = GANModule(n_genes=4, n_code=0, n_noise=3, generator_hidden=(8,))
+    first = module.sample_noise(5, generator=torch.Generator().manual_seed(3))
+    second = module.sample_noise(5, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(first, second)
+    assert first.shape == (5, 3)
+
+
+def test_prediction_step_extrapolates_and_restores():
+    net = torch.nn.Linear(3, 2)
+    prediction = PredictionStep(net.parameters())
+    before = [p.detach().clone() for p in net.parameters()]
+    prediction.snapshot()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p))
+    after = [p.detach().clone() for p in net.parameters()]
+    with prediction.lookahead():
+        for p, b, a in zip(net.parameters(), before, after, strict=True):
+            torch.testing.assert_close(p.detach(), 2 * a - b)  # θ̄ = θ_{k+1} + (θ_{k+1} − θ_k)
+    for p, a in zip(net.parameters(), after, strict=True):
+        torch.testing.assert_close(p.detach(), a)
+    state = prediction.state_dict()
+    other = PredictionStep(net.parameters())
+    other.load_state_dict(state)
+    for p, b in zip(other.previous, before, strict=True):
+        torch.testing.assert_close(p, b)
