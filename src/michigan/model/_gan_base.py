@@ -14,8 +14,6 @@ from anndata import AnnData
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 from scvi import REGISTRY_KEYS
-from scvi.data import AnnDataManager
-from scvi.data.fields import CategoricalObsField, LayerField
 from scvi.model._utils import use_distributed_sampler
 from scvi.model.base import BaseModelClass
 from scvi.train import SaveCheckpoint, Trainer, TrainRunner
@@ -25,13 +23,13 @@ from .._validation import (
     check_positive_int,
     get_matrix,
     validate_expression,
-    validate_obs_keys,
 )
 from ..data import InMemoryDataSplitter
 from ..data._in_memory import MIN_BATCH_SIZE
 from ..module import GAN_KEYS, GANModule
 from ..module._gan import OUTPUT_ACTIVATIONS
 from ..train import WGANTrainingPlan
+from ._fields import register_expression_fields
 from ._tcvae import _check_same_genes
 
 logger = logging.getLogger(__name__)
@@ -156,19 +154,12 @@ class GANModelBase(BaseModelClass):
         --------
         >>> import michigan as mg
         >>> adata = mg.datasets.splatter_paths(seed=0)
-        >>> mg.MichiGAN.setup_anndata(adata, layer="counts", batch_key="Batch")
+        >>> mg.MichiGAN.setup_anndata(adata, layer="counts", batch_key="batch")
         """
-        validate_expression(adata, layer)
-        validate_obs_keys(adata, [batch_key, labels_key])
         setup_method_args = cls._get_setup_method_args(**locals())
-        anndata_fields = [
-            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
-            CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
-            CategoricalObsField(REGISTRY_KEYS.LABELS_KEY, labels_key),
-        ]
-        adata_manager = AnnDataManager(fields=anndata_fields, setup_method_args=setup_method_args)
-        adata_manager.register_fields(adata, **kwargs)
-        cls.register_manager(adata_manager)
+        register_expression_fields(
+            cls, adata, layer, batch_key, labels_key, setup_method_args, **kwargs
+        )
 
     @property
     def registered_layer(self) -> str | None:

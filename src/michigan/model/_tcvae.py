@@ -10,8 +10,6 @@ import numpy as np
 import torch
 from anndata import AnnData
 from scvi import REGISTRY_KEYS
-from scvi.data import AnnDataManager
-from scvi.data.fields import CategoricalObsField, LayerField
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
 from .._validation import (
@@ -19,8 +17,6 @@ from .._validation import (
     check_non_negative,
     check_positive_int,
     validate_counts,
-    validate_expression,
-    validate_obs_keys,
 )
 from ..data import InMemoryDataSplitter
 from ..data._in_memory import MIN_BATCH_SIZE
@@ -28,6 +24,7 @@ from ..module import TCVAEModule
 from ..module._tc import TC_ESTIMATORS, TcEstimator
 from ..module._tcvae import COUNT_LIKELIHOODS, GENE_LIKELIHOODS, GeneLikelihood
 from ..train import TCVAETrainingPlan
+from ._fields import register_expression_fields
 from ._prediction import DecoderArithmeticMixin
 
 logger = logging.getLogger(__name__)
@@ -184,17 +181,10 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
         >>> adata = mg.datasets.pbmc68k()
         >>> mg.TCVAE.setup_anndata(adata, layer="counts", labels_key="bulk_labels")
         """
-        validate_expression(adata, layer)
-        validate_obs_keys(adata, [batch_key, labels_key])
         setup_method_args = cls._get_setup_method_args(**locals())
-        anndata_fields = [
-            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
-            CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
-            CategoricalObsField(REGISTRY_KEYS.LABELS_KEY, labels_key),
-        ]
-        adata_manager = AnnDataManager(fields=anndata_fields, setup_method_args=setup_method_args)
-        adata_manager.register_fields(adata, **kwargs)
-        cls.register_manager(adata_manager)
+        register_expression_fields(
+            cls, adata, layer, batch_key, labels_key, setup_method_args, **kwargs
+        )
 
     def train(
         self,
