@@ -9,7 +9,7 @@ from anndata import AnnData
 from scipy import sparse
 
 import michigan as mg
-from michigan.model._infowgan import InfoCritic, InfoGANModule
+from michigan.module import InfoCritic, InfoGANModule
 
 SMALL = {"generator_hidden": (32, 32), "critic_hidden": (64, 32), "dropout_rate": 0.0}
 

@@ -387,7 +387,7 @@ def michigan_model():
     mg.MichiGAN.setup_anndata(adata)
     model = mg.MichiGAN(
         adata,
-        code="sample",
+        code_source="sample",
         n_noise=8,
         generator_hidden=(32, 64),
         critic_hidden=(64, 32),

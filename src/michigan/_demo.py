@@ -38,8 +38,8 @@ def run_demo(
     """Train MichiGAN on scanpy's ``pbmc68k_reduced`` and write its results.
 
     The main job in a few minutes on a 2-core CPU: a β-TCVAE, then MichiGAN's conditional
-    WGAN-GP on its codes (``code="sample"``), one generated counterpart per real cell, a UMAP
-    of real and generated cells, a latent traversal, and an HTML report that shows them.
+    WGAN-GP on its codes (``code_source="sample"``), one generated counterpart per real cell,
+    a UMAP of real and generated cells, a latent traversal, and an HTML report that shows them.
 
     Parameters
     ----------
@@ -132,7 +132,7 @@ def _michigan_stage(adata, tcvae, out: Path, outputs: DemoOutputs, max_epochs, s
     adata.layers[LOG1P_LAYER] = np.log1p(counts * (1e4 / library))  # the GAN's space
 
     MichiGAN.setup_anndata(adata, layer="counts")
-    model = MichiGAN(adata, representation=tcvae, code="sample")
+    model = MichiGAN(adata, representation=tcvae, code_source="sample")
     model.train(max_epochs=max_epochs, batch_size=64, enable_progress_bar=bar)
     adata.obsm["X_michigan"] = model.get_latent_representation()
     twins = model.generate(adata=adata, inplace=True, key_added=GENERATED_LAYER, seed=seed)

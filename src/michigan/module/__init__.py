@@ -1,5 +1,17 @@
-from ._gan import GAN_KEYS, GANModule, Generator, ProjectionCritic
-from ._mlp import MLP
+from ._gan import CODE_SOURCES, GAN_KEYS, CodeSource, CriticLoss, GANModule
+from ._gan_networks import (
+    CRITIC_HIDDEN,
+    GENERATOR_HIDDEN,
+    N_FEATURES,
+    OUTPUT_ACTIVATIONS,
+    PROJECTIONS,
+    ExpressionHead,
+    Generator,
+    ProjectionCritic,
+    gradient_penalty,
+)
+from ._infogan import InfoCritic, InfoGANModule
+from ._mlp import MLP, NORMALIZATIONS
 from ._tc import (
     KLDecomposition,
     decompose_kl,
@@ -10,14 +22,27 @@ from ._tc import (
 from ._tcvae import TCVAEModule
 
 __all__ = [
+    "CODE_SOURCES",
+    "CRITIC_HIDDEN",
     "GAN_KEYS",
+    "GENERATOR_HIDDEN",
     "MLP",
+    "NORMALIZATIONS",
+    "N_FEATURES",
+    "OUTPUT_ACTIVATIONS",
+    "PROJECTIONS",
+    "CodeSource",
+    "CriticLoss",
+    "ExpressionHead",
     "GANModule",
     "Generator",
+    "InfoCritic",
+    "InfoGANModule",
     "KLDecomposition",
     "ProjectionCritic",
     "TCVAEModule",
     "decompose_kl",
+    "gradient_penalty",
     "log_aggregate_posterior",
     "mss_weight_matrix",
     "pairwise_log_density",
