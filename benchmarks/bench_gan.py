@@ -26,8 +26,7 @@ import torch
 from anndata import AnnData
 
 import michigan as mg
-from michigan.module import GANModule
-from michigan.train import gradient_penalty
+from michigan.module import GANModule, gradient_penalty
 
 N_CODE = 10
 N_CRITIC = 5

@@ -42,7 +42,7 @@ SCRIPT = textwrap.dedent(
     mg.MichiGAN.setup_anndata(adata)
     model = mg.MichiGAN(
         adata,
-        code="sample",
+        code_source="sample",
         tcvae_kwargs={"n_latent": 3, "n_hidden": (16,)},
         generator_hidden=(16,),
         critic_hidden=(16,),

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from michigan.module import GAN_KEYS, GANModule, Generator, ProjectionCritic
-from michigan.train import PredictionStep, gradient_penalty
+from michigan.module import GAN_KEYS, GANModule, Generator, ProjectionCritic, gradient_penalty
+from michigan.train import ExtrapolationStep
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -134,22 +134,22 @@ def test_noise_from_a_generator_is_reproducible():
     assert first.shape == (5, 3)
 
 
-def test_prediction_step_extrapolates_and_restores():
+def test_extrapolation_step_extrapolates_and_restores():
     net = torch.nn.Linear(3, 2)
-    prediction = PredictionStep(net.parameters())
+    extrapolation = ExtrapolationStep(net.parameters())
     before = [p.detach().clone() for p in net.parameters()]
-    prediction.snapshot()
+    extrapolation.snapshot()
     with torch.no_grad():
         for p in net.parameters():
             p.add_(torch.randn_like(p))
     after = [p.detach().clone() for p in net.parameters()]
-    with prediction.lookahead():
+    with extrapolation.lookahead():
         for p, b, a in zip(net.parameters(), before, after, strict=True):
             torch.testing.assert_close(p.detach(), 2 * a - b)  # θ̄ = θ_{k+1} + (θ_{k+1} − θ_k)
     for p, a in zip(net.parameters(), after, strict=True):
         torch.testing.assert_close(p.detach(), a)
-    state = prediction.state_dict()
-    other = PredictionStep(net.parameters())
+    state = extrapolation.state_dict()
+    other = ExtrapolationStep(net.parameters())
     other.load_state_dict(state)
     for p, b in zip(other.previous, before, strict=True):
         torch.testing.assert_close(p, b)

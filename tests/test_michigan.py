@@ -70,7 +70,7 @@ def trained():
     scvi.settings.seed = 0
     adata = _counts()
     mg.MichiGAN.setup_anndata(adata, layer="counts")
-    model = mg.MichiGAN(adata, code="sample", tcvae_kwargs=TINY_TCVAE, **TINY)
+    model = mg.MichiGAN(adata, code_source="sample", tcvae_kwargs=TINY_TCVAE, **TINY)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.train(max_epochs=2, max_epochs_tcvae=2, batch_size=32, **QUIET)
@@ -103,7 +103,7 @@ def test_conditional_generation_follows_the_code_and_wgan_ignores_it():
         "n_critic": 1,
         "lr_generator": 3e-3,
         "lr_critic": 3e-3,
-        "prediction": True,
+        "extrapolation": True,
         **QUIET,
     }
     mg.MichiGAN.setup_anndata(adata)
@@ -166,8 +166,10 @@ def test_generate_from_codes_cells_and_training_codes(trained):
 
     sampled = model.generate(n_samples=25, seed=2)
     assert sampled.n_obs == 25 and set(sampled.obs["source_cell"]) <= set(adata.obs_names)
-    assert sampled.uns["michigan"]["seed"] == 2 and sampled.uns["michigan"]["code"] == "sample"
-    # code="sample": a posterior draw around each source cell's mean, not the mean itself
+    settings = sampled.uns["michigan"]
+    assert settings["seed"] == 2 and settings["code_source"] == "sample"
+    assert set(sampled.obs["generated_from"]) == {"training cells"}
+    # code_source="sample": a posterior draw around each source cell's mean, not the mean itself
     source = adata.obs_names.get_indexer(sampled.obs["source_cell"])
     assert not np.allclose(sampled.obsm["X_michigan"], model.codes_[source])
 
@@ -293,9 +295,9 @@ def test_gan_resumes_from_a_lightning_checkpoint(tmp_path):
     ("kwargs", "error", "match"),
     [
         ({"n_noise": -1}, ValueError, "n_noise"),
-        ({"code": "median"}, ValueError, "code"),
+        ({"code_source": "median"}, ValueError, "code_source"),
         ({"representation": "X_missing"}, ValueError, "X_missing.*not in adata.obsm"),
-        ({"representation": "X_code", "code": "sample"}, ValueError, "posterior"),
+        ({"representation": "X_code", "code_source": "sample"}, ValueError, "posterior"),
         ({"representation": 3}, TypeError, "representation"),
         ({"projection": "outer"}, ValueError, "projection"),
         ({"gan_layer": "missing"}, ValueError, "missing"),

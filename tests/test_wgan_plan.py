@@ -144,14 +144,19 @@ def _grads(loss, net):
     return torch.autograd.grad(loss, list(net.parameters()))
 
 
-@pytest.mark.parametrize("prediction", [True, False])
-def test_prediction_step_uses_the_extrapolated_opponent(prediction):
+@pytest.mark.parametrize("extrapolation", [True, False])
+def test_extrapolation_step_uses_the_extrapolated_opponent(extrapolation):
     # One minibatch per epoch, n_critic = 1, two epochs: D, G, D, G. No noise, no penalty, so
     # the gradients of the last updates can be recomputed by hand.
     module = _module()
     module.sample_noise = lambda n, device=None, generator=None: torch.zeros(n, N_NOISE)
     plan = WGANTrainingPlan(
-        module, n_critic=1, gp_lambda=0.0, prediction=prediction, lr_critic=0.05, lr_generator=0.05
+        module,
+        n_critic=1,
+        gp_lambda=0.0,
+        extrapolation=extrapolation,
+        lr_critic=0.05,
+        lr_generator=0.05,
     )
     loader = _loader(8, 8)
     batch = next(iter(loader))
@@ -165,9 +170,9 @@ def test_prediction_step_uses_the_extrapolated_opponent(prediction):
     # the second critic step saw the generator at θ̄ = θ1 + (θ1 − θ0)
     generator_bar = _extrapolate(g1, g0)
     critic_grad = [p.grad for p in c2.parameters()]
-    with_prediction = _grads(_critic_loss_without_penalty(c1, generator_bar, x, code, noise), c1)
+    extrapolated = _grads(_critic_loss_without_penalty(c1, generator_bar, x, code, noise), c1)
     without = _grads(_critic_loss_without_penalty(c1, g1, x, code, noise), c1)
-    expected, other = (with_prediction, without) if prediction else (without, with_prediction)
+    expected, other = (extrapolated, without) if extrapolation else (without, extrapolated)
     for got, want in zip(critic_grad, expected, strict=True):
         torch.testing.assert_close(got, want)
     assert any(not torch.allclose(a, b) for a, b in zip(expected, other, strict=True))
@@ -175,9 +180,9 @@ def test_prediction_step_uses_the_extrapolated_opponent(prediction):
     # the second generator step saw the critic at φ̄ = φ2 + (φ2 − φ1)
     critic_bar = _extrapolate(c2, c1)
     generator_grad = [p.grad for p in module.generator.parameters()]
-    with_prediction = _grads(-critic_bar(g1(code, noise), code).mean(), g1)
+    extrapolated = _grads(-critic_bar(g1(code, noise), code).mean(), g1)
     without = _grads(-c2(g1(code, noise), code).mean(), g1)
-    expected, other = (with_prediction, without) if prediction else (without, with_prediction)
+    expected, other = (extrapolated, without) if extrapolation else (without, extrapolated)
     for got, want in zip(generator_grad, expected, strict=True):
         torch.testing.assert_close(got, want)
     assert any(not torch.allclose(a, b) for a, b in zip(expected, other, strict=True))
@@ -194,20 +199,24 @@ def test_nan_in_the_critic_stops_training_naming_the_stage():
 
 
 def test_inf_in_the_generator_loss_stops_training_naming_the_stage():
-    plan = WGANTrainingPlan(_module(), n_critic=2)
-    plan.generator_loss = lambda code, n: torch.full((), float("inf"), requires_grad=True)
+    module = _module()
+    module.generator_loss = lambda code, n: torch.full((), float("inf"), requires_grad=True)
+    plan = WGANTrainingPlan(module, n_critic=2)
     with pytest.raises(FloatingPointError, match="the generator loss became NaN or infinite"):
         _fit(plan, _loader(16, 4))
     assert plan.generator_steps == 0
 
 
-def test_counters_and_prediction_memory_go_into_checkpoints():
-    plan = WGANTrainingPlan(_module(), n_critic=2, prediction=True)
+def test_counters_and_extrapolation_memory_go_into_checkpoints():
+    plan = WGANTrainingPlan(_module(), n_critic=2, extrapolation=True)
     _fit(plan, _loader(12, 4))
     checkpoint = {}
     plan.on_save_checkpoint(checkpoint)
-    restored = WGANTrainingPlan(_module(), n_critic=2, prediction=True)
+    restored = WGANTrainingPlan(_module(), n_critic=2, extrapolation=True)
     restored.on_load_checkpoint(checkpoint)
     assert (restored.critic_steps, restored.generator_steps) == (3, 1)
-    for a, b in zip(restored._predict_critic.previous, plan._predict_critic.previous, strict=True):
+    pairs = zip(
+        restored._extrapolate_critic.previous, plan._extrapolate_critic.previous, strict=True
+    )
+    for a, b in pairs:
         torch.testing.assert_close(a, b)

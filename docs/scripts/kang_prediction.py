@@ -101,7 +101,7 @@ def fit_models(train: AnnData, args: argparse.Namespace) -> dict:
     vae.train(max_epochs=args.epochs_vae, **train_kwargs)
     log("  VAE trained")
     mg.MichiGAN.setup_anndata(train, layer="counts")
-    gan = mg.MichiGAN(train, representation=tcvae, code="sample")
+    gan = mg.MichiGAN(train, representation=tcvae, code_source="sample")
     gan.train(
         max_epochs=args.epochs_gan,
         batch_size=args.batch_size_gan,

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._normalize import log_normalize
+
 #: Layer of the demo's AnnData with the log-normalised expression (the GAN's space).
 LOG1P_LAYER = "log1p"
 #: Layer with each cell's generated counterpart.
@@ -38,8 +40,8 @@ def run_demo(
     """Train MichiGAN on scanpy's ``pbmc68k_reduced`` and write its results.
 
     The main job in a few minutes on a 2-core CPU: a β-TCVAE, then MichiGAN's conditional
-    WGAN-GP on its codes (``code="sample"``), one generated counterpart per real cell, a UMAP
-    of real and generated cells, a latent traversal, and an HTML report that shows them.
+    WGAN-GP on its codes (``code_source="sample"``), one generated counterpart per real cell,
+    a UMAP of real and generated cells, a latent traversal, and an HTML report that shows them.
 
     Parameters
     ----------
@@ -128,11 +130,10 @@ def _michigan_stage(adata, tcvae, out: Path, outputs: DemoOutputs, max_epochs, s
 
     counts = adata.layers["counts"]
     counts = np.asarray(counts.toarray() if hasattr(counts, "toarray") else counts, np.float32)
-    library = np.maximum(counts.sum(1, keepdims=True), 1e-12)
-    adata.layers[LOG1P_LAYER] = np.log1p(counts * (1e4 / library))  # the GAN's space
+    adata.layers[LOG1P_LAYER] = log_normalize(counts)  # the GAN's space
 
     MichiGAN.setup_anndata(adata, layer="counts")
-    model = MichiGAN(adata, representation=tcvae, code="sample")
+    model = MichiGAN(adata, representation=tcvae, code_source="sample")
     model.train(max_epochs=max_epochs, batch_size=64, enable_progress_bar=bar)
     adata.obsm["X_michigan"] = model.get_latent_representation()
     twins = model.generate(adata=adata, inplace=True, key_added=GENERATED_LAYER, seed=seed)

@@ -1,4 +1,4 @@
-"""What the GAN models share: data set-up, the expression the GAN learns, training, sampling."""
+"""What the GAN models share: data set-up, the expression the GAN learns, and training."""
 
 from __future__ import annotations
 
@@ -8,112 +8,41 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import torch
 from anndata import AnnData
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.strategies import DDPStrategy
 from scvi import REGISTRY_KEYS
 from scvi.model._utils import use_distributed_sampler
 from scvi.model.base import BaseModelClass
-from scvi.train import SaveCheckpoint, Trainer, TrainRunner
 
-from .._validation import (
-    check_choice,
-    check_positive_int,
-    get_matrix,
-    validate_expression,
+from .._docs import insert_docs
+from .._normalize import TARGET_SUM
+from .._validation import check_choice, check_positive_int, get_matrix, validate_expression
+from ..data import MIN_BATCH_SIZE, InMemoryDataSplitter
+from ..module import CRITIC_HIDDEN, GAN_KEYS, GENERATOR_HIDDEN, OUTPUT_ACTIVATIONS, GANModule
+from ..train import (
+    ADAM_BETAS,
+    GAN_LEARNING_RATE,
+    GAN_MAX_EPOCHS,
+    GP_LAMBDA,
+    N_CRITIC,
+    GANTrainRunner,
+    WGANTrainingPlan,
 )
-from ..data import InMemoryDataSplitter
-from ..data._in_memory import MIN_BATCH_SIZE
-from ..module import GAN_KEYS, GANModule
-from ..module._gan import OUTPUT_ACTIVATIONS
-from ..train import WGANTrainingPlan
 from ._fields import register_expression_fields
+from ._generation import GenerationMixin
 from ._tcvae import _check_same_genes
 
 logger = logging.getLogger(__name__)
 
-#: Default GAN epochs (passes of the critic over the cells): minutes for 10,000 cells on a
-#: 2-core CPU. The paper trained every model for 1000 epochs on a GPU (``max_epochs=1000``).
-DEFAULT_MAX_EPOCHS = 30
 
-#: Lightning strategies that need ``find_unused_parameters``: a critic step leaves the
-#: generator without gradients (and a generator step the critic), which plain DDP rejects.
-_FIND_UNUSED = {
-    "ddp": "ddp_find_unused_parameters_true",
-    "ddp_spawn": "ddp_spawn_find_unused_parameters_true",
-    "ddp_fork": "ddp_fork_find_unused_parameters_true",
-    "ddp_notebook": "ddp_notebook_find_unused_parameters_true",
-}
+class GANModelBase(GenerationMixin, BaseModelClass):
+    """Base of the GAN models: :class:`~michigan.MichiGAN`, :class:`~michigan.WGANGP`, ….
 
-_IGNORED_WARNINGS = (
-    "Last batch will have a small size",
-    ".*val_dataloader.*no `validation_step`",
-    ".*smaller than the logging interval",
-)
-
-
-def gan_strategy(strategy):
-    """The Lightning strategy for a GAN: DDP with ``find_unused_parameters=True``.
-
-    Parameters
-    ----------
-    strategy
-        A Lightning strategy name or instance, or ``None``.
-
-    Returns
-    -------
-    ``strategy``, with the DDP names mapped to their ``find_unused_parameters=True`` variant.
-    """
-    if isinstance(strategy, str):
-        if strategy.endswith("find_unused_parameters_false"):
-            raise ValueError(
-                f"strategy={strategy!r} cannot train a GAN: each optimiser step leaves the other "
-                "network without gradients; pass strategy='ddp'"
-            )
-        return _FIND_UNUSED.get(strategy, strategy)
-    ddp_kwargs = getattr(strategy, "_ddp_kwargs", {}) or {}
-    if isinstance(strategy, DDPStrategy) and not ddp_kwargs.get("find_unused_parameters", True):
-        raise ValueError(
-            "a GAN needs DDPStrategy(find_unused_parameters=True): each optimiser step leaves "
-            "the other network without gradients"
-        )
-    return strategy
-
-
-class GANTrainer(Trainer):
-    """scvi-tools' trainer that also takes Lightning's own ``ModelCheckpoint`` callbacks.
-
-    scvi-tools' trainer adds its :class:`~scvi.train.SaveCheckpoint` (which monitors a
-    validation loss the GAN does not have) whenever checkpointing is on; here a plain
-    :class:`~lightning.pytorch.callbacks.ModelCheckpoint` is kept as it is, so that a GAN run
-    writes Lightning checkpoints and can resume from one (``ckpt_path=...``).
-    """
-
-    def __init__(self, *args, callbacks=None, **kwargs):
-        callbacks = list(callbacks or [])
-        checkpoints = [
-            c
-            for c in callbacks
-            if isinstance(c, ModelCheckpoint) and not isinstance(c, SaveCheckpoint)
-        ]
-        others = [c for c in callbacks if not any(c is k for k in checkpoints)]
-        super().__init__(*args, callbacks=others, **kwargs)
-        self.callbacks.extend(checkpoints)
-
-
-class GANTrainRunner(TrainRunner):
-    """:class:`~scvi.train.TrainRunner` with :class:`GANTrainer`."""
-
-    _trainer_cls = GANTrainer
-
-
-class GANModelBase(BaseModelClass):
-    """Base of :class:`~michigan.MichiGAN` and :class:`~michigan.WGANGP`.
-
-    Holds the data set-up, the choice of the expression the GAN learns, the second-stage
-    training with :class:`~michigan.train.WGANTrainingPlan`, and sampling from the generator.
+    Holds the data set-up, the choice of the expression the GAN learns (:meth:`_build_module`),
+    the GAN's training (:meth:`train`), generation and loading. A subclass builds its module in
+    ``__init__`` with :meth:`_build_module` and supplies, where it needs them, the hooks of
+    :meth:`train`: :meth:`_train_representation` (a first stage), :meth:`_extra_tensors`
+    (per-cell matrices served with each minibatch) and :meth:`_plan_kwargs` (defaults of
+    the training plan).
     """
 
     _module_cls = GANModule
@@ -122,6 +51,7 @@ class GANModelBase(BaseModelClass):
     _train_runner_cls = GANTrainRunner
 
     @classmethod
+    @insert_docs
     def setup_anndata(
         cls,
         adata: AnnData,
@@ -132,23 +62,14 @@ class GANModelBase(BaseModelClass):
     ) -> None:
         """Register an AnnData with the model.
 
-        The data are checked first (a non-empty, numeric, finite matrix; existing layer and
-        ``.obs`` columns), so that bad input raises before anything is written to ``adata``.
+        %(setup_anndata_checks)s
+        The GAN learns the log-normalised registered counts unless the model names a processed
+        layer (``gan_layer``); the batch is given to a β-TCVAE the model trains (the GAN itself
+        is not conditioned on it).
 
         Parameters
         ----------
-        adata
-            Cells × genes.
-        layer
-            Layer with raw counts (``None``: ``adata.X``). The GAN learns their log-normalised
-            values unless the model names a processed layer (``gan_layer``).
-        batch_key
-            Column of ``adata.obs`` with the batch of each cell (given to a β-TCVAE trained by
-            the model; the GAN itself is not conditioned on it).
-        labels_key
-            Column of ``adata.obs`` with cell labels (kept for downstream use).
-        **kwargs
-            Passed to :meth:`scvi.data.AnnDataManager.register_fields`.
+        %(setup_anndata_params)s
 
         Examples
         --------
@@ -166,56 +87,45 @@ class GANModelBase(BaseModelClass):
         """The layer registered by :meth:`setup_anndata` (``None`` for ``adata.X``)."""
         return self.adata_manager.data_registry[REGISTRY_KEYS.X_KEY].attr_key
 
-    def _gan_data(
+    @property
+    def gan_layer(self) -> str | None:
+        """The layer the GAN learns: ``gan_layer`` if the model named one, else the registered."""
+        return self._gan_layer if self._gan_layer is not None else self.registered_layer
+
+    def _build_module(
         self,
-        adata: AnnData,
-        gan_layer: str | None,
-        log_normalize: bool | None,
-        activation,
-        target_sum: float = 1e4,
-    ) -> tuple[bool, str]:
-        """Check the matrix the GAN learns; return ``log_normalize`` and its description."""
+        n_code: int,
+        n_noise: int,
+        code_source: str = "mean",
+        *,
+        gan_layer: str | None = None,
+        log_normalize: bool | None = None,
+        target_sum: float = TARGET_SUM,
+        generator_hidden: Sequence[int] = GENERATOR_HIDDEN,
+        critic_hidden: Sequence[int] = CRITIC_HIDDEN,
+        n_features: int | None = None,
+        critic_normalization: str = "layer",
+        output_activation: str | None = "relu",
+        dropout_rate: float = 0.2,
+        **module_kwargs,
+    ) -> GANModule:
+        """The model's module from the network options (the models' ``**network_kwargs``).
+
+        Every network option is checked here, once; so is the matrix the GAN learns, whose
+        description goes to ``expression_``.
+        """
+        check_positive_int(n_noise, "n_noise", minimum=0)
+        check_choice(output_activation, "output_activation", OUTPUT_ACTIVATIONS)
+        if not np.isfinite(target_sum) or target_sum <= 0:
+            raise ValueError(f"target_sum must be a positive number, got {target_sum}")
         if gan_layer is not None and not isinstance(gan_layer, str):
             raise TypeError(f"gan_layer must be a layer name or None, got {gan_layer!r}")
         if log_normalize is None:
             log_normalize = gan_layer is None
-        layer = gan_layer if gan_layer is not None else self.registered_layer
-        validate_expression(adata, layer)
-        matrix = get_matrix(adata, layer)
-        where = f"layer {layer!r}" if layer is not None else "adata.X"
-        has_negatives = matrix.min() < 0
-        if log_normalize and has_negatives:
-            raise ValueError(
-                f"{where} holds negative values and cannot be log-normalised; pass raw counts, "
-                "or log_normalize=False to learn a processed layer as it is"
-            )
-        if has_negatives and activation is not None:
-            raise ValueError(
-                f"{where} holds negative values but output_activation={activation!r} keeps the "
-                "generator's output non-negative; pass output_activation=None"
-            )
-        if log_normalize:
-            return True, f"log1p({target_sum:g} · x / Σx) per cell of {where}"
-        return False, f"{where} as it is"
-
-    def _make_module(
-        self,
-        n_code: int,
-        n_noise: int,
-        code_source: str,
-        gan_layer: str | None,
-        log_normalize: bool | None,
-        target_sum: float,
-        output_activation,
-        **network_kwargs,
-    ) -> GANModule:
-        check_choice(output_activation, "output_activation", OUTPUT_ACTIVATIONS)
-        if not np.isfinite(target_sum) or target_sum <= 0:
-            raise ValueError(f"target_sum must be a positive number, got {target_sum}")
-        log_normalize, self.expression_ = self._gan_data(
-            self.adata, gan_layer, log_normalize, output_activation, target_sum
-        )
         self._gan_layer = gan_layer
+        self.expression_ = _describe_expression(
+            self.adata, self.gan_layer, log_normalize, output_activation, target_sum
+        )
         return self._module_cls(
             n_genes=self.summary_stats.n_vars,
             n_code=n_code,
@@ -224,66 +134,75 @@ class GANModelBase(BaseModelClass):
             log_normalize=log_normalize,
             target_sum=float(target_sum),
             expression_key=REGISTRY_KEYS.X_KEY if gan_layer is None else GAN_KEYS.EXPRESSION,
+            generator_hidden=tuple(generator_hidden),
+            critic_hidden=tuple(critic_hidden),
+            n_features=n_features,
+            critic_normalization=critic_normalization,
             output_activation=output_activation,
-            **network_kwargs,
+            dropout_rate=dropout_rate,
+            **module_kwargs,
         )
 
-    @staticmethod
-    def _check_gan_train_args(
-        max_epochs: int, batch_size: int, n_critic: int, lr_generator: float, lr_critic: float
-    ) -> None:
-        check_positive_int(max_epochs, "max_epochs")
-        check_positive_int(batch_size, "batch_size", minimum=MIN_BATCH_SIZE)
-        if isinstance(n_critic, bool) or not isinstance(n_critic, int | np.integer):
-            raise TypeError(f"n_critic must be an integer, got {n_critic!r}")
-        if n_critic < 1:
-            raise ValueError(
-                f"n_critic must be at least 1 (critic steps per generator step), got "
-                f"{n_critic}; the paper uses 5"
-            )
-        for name, value in {"lr_generator": lr_generator, "lr_critic": lr_critic}.items():
-            if not np.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive number, got {value}")
-
-    def _train_gan(
+    @insert_docs
+    def train(
         self,
-        *,
-        max_epochs: int,
-        batch_size: int,
-        n_critic: int,
-        lr_generator: float,
-        lr_critic: float,
-        betas: Sequence[float],
-        gp_lambda: float,
-        prediction: bool,
-        accelerator: str,
-        devices,
-        extra_tensors: dict[str, np.ndarray],
-        plan_kwargs: dict | None,
-        datasplitter_kwargs: dict | None,
-        trainer_kwargs: dict,
+        max_epochs: int | None = None,
+        batch_size: int = 128,
+        n_critic: int = N_CRITIC,
+        lr_generator: float = GAN_LEARNING_RATE,
+        lr_critic: float = GAN_LEARNING_RATE,
+        betas: Sequence[float] = ADAM_BETAS,
+        gp_lambda: float = GP_LAMBDA,
+        extrapolation: bool = False,
+        accelerator: str = "auto",
+        devices: int | list[int] | str = "auto",
+        plan_kwargs: dict | None = None,
+        datasplitter_kwargs: dict | None = None,
+        **trainer_kwargs,
     ):
-        """Train the generator and the critic on every cell (no validation split)."""
-        if self._gan_layer is not None:
-            extra_tensors = {
-                **extra_tensors,
-                GAN_KEYS.EXPRESSION: get_matrix(self.adata, self._gan_layer),
-            }
+        """Train the generator and the critic on every cell (no validation split).
+
+        One epoch is one pass of the critic over the cells, with a generator step every
+        ``n_critic`` minibatches. Every argument is checked before anything trains.
+
+        Parameters
+        ----------
+        %(gan_train_params)s
+
+        Examples
+        --------
+        >>> model.train(max_epochs=1000, accelerator="gpu")  # the paper's setting
+        >>> model.train(accelerator="cpu", devices=2, strategy="ddp")  # two processes
+        """
+        if "prediction" in trainer_kwargs:
+            warnings.warn(
+                "train(prediction=...) is now train(extrapolation=...): 'prediction' names "
+                "latent arithmetic in michigan",
+                FutureWarning,
+                stacklevel=2,
+            )
+            extrapolation = trainer_kwargs.pop("prediction")
+        max_epochs = check_positive_int(
+            GAN_MAX_EPOCHS if max_epochs is None else max_epochs, "max_epochs"
+        )
+        check_positive_int(batch_size, "batch_size", minimum=MIN_BATCH_SIZE)
         plan = self._training_plan_cls(
             self.module,
             **{
-                "n_critic": int(n_critic),
+                "n_critic": n_critic,
                 "lr_generator": lr_generator,
                 "lr_critic": lr_critic,
-                "betas": tuple(betas),
+                "betas": betas,
                 "gp_lambda": gp_lambda,
-                "prediction": prediction,
+                "extrapolation": extrapolation,
+                **self._plan_kwargs(),
                 **(plan_kwargs or {}),
             },
         )
-        trainer_kwargs = dict(trainer_kwargs)
-        if trainer_kwargs.get("strategy") is not None:
-            trainer_kwargs["strategy"] = gan_strategy(trainer_kwargs["strategy"])
+        self._train_representation(accelerator, devices, trainer_kwargs)
+        extra_tensors = self._extra_tensors()
+        if self._gan_layer is not None:
+            extra_tensors[GAN_KEYS.EXPRESSION] = get_matrix(self.adata, self._gan_layer)
         splitter = self._data_splitter_cls(
             self.adata_manager,
             **{
@@ -303,65 +222,18 @@ class GANModelBase(BaseModelClass):
             devices=devices,
             **trainer_kwargs,
         )
-        with warnings.catch_warnings():
-            # The GAN trains on every cell and logs once per epoch: no validation, no steps.
-            for message in _IGNORED_WARNINGS:
-                warnings.filterwarnings("ignore", message=message)
-            return runner()
+        return runner()
 
-    @torch.inference_mode()
-    def _generate_expression(
-        self, codes: np.ndarray | None, n_cells: int, seed: int, batch_size: int = 1024
-    ) -> np.ndarray:
-        """Generator output for codes (or ``n_cells`` unconditional cells), noise from ``seed``."""
-        self._check_if_trained(warn=True)
-        module = self.module
-        module.eval()
-        device = module.device
-        noise = module.sample_noise(
-            n_cells, device="cpu", generator=torch.Generator().manual_seed(seed)
-        )
-        chunks = []
-        for start in range(0, n_cells, batch_size):
-            stop = start + batch_size
-            code = None
-            if codes is not None:
-                code = torch.as_tensor(codes[start:stop], dtype=torch.float32, device=device)
-            chunks.append(module.generate(code, noise[start:stop].to(device)).cpu())
-        if not chunks:
-            return np.zeros((0, module.n_genes), dtype=np.float32)
-        return torch.cat(chunks).numpy()
+    def _train_representation(self, accelerator, devices, trainer_kwargs: dict) -> None:
+        """Hook: train what the GAN is conditioned on, after the arguments are checked."""
 
-    @staticmethod
-    def _resolve_seed(seed: int | None) -> int:
-        """``seed``, or one drawn from torch's global generator (seeded by scvi's settings)."""
-        if seed is None:
-            return int(torch.randint(0, 2**31 - 1, (1,)).item())
-        return check_positive_int(seed, "seed", minimum=0)
+    def _extra_tensors(self) -> dict[str, np.ndarray]:
+        """Hook: per-cell matrices served with each minibatch, by minibatch key."""
+        return {}
 
-    def _cells(
-        self,
-        expression: np.ndarray,
-        obs: dict[str, np.ndarray],
-        codes: np.ndarray | None,
-        uns: dict,
-    ) -> AnnData:
-        """An AnnData of generated cells with the model's genes."""
-        n_cells = expression.shape[0]
-        names = pd.Index([f"generated-{i}" for i in range(n_cells)], dtype=str)
-        cells = AnnData(
-            X=expression.astype(np.float32, copy=False),
-            obs=pd.DataFrame({"source": "generated", **obs}, index=names),
-            var=pd.DataFrame(index=pd.Index(self.adata.var_names.astype(str), copy=True)),
-        )
-        if codes is not None:
-            cells.obsm["X_michigan"] = np.asarray(codes, dtype=np.float32)
-        cells.uns["michigan"] = {
-            "model": type(self).__name__,
-            "expression": self.expression_,
-            **{key: value for key, value in uns.items() if value is not None},
-        }
-        return cells
+    def _plan_kwargs(self) -> dict:
+        """Hook: the model's defaults of the training plan's arguments."""
+        return {}
 
     @classmethod
     def load(
@@ -407,3 +279,30 @@ class GANModelBase(BaseModelClass):
         return super().load(
             dir_path, adata=adata, accelerator=accelerator, device=device, prefix=prefix, **kwargs
         )
+
+
+def _describe_expression(
+    adata: AnnData,
+    layer: str | None,
+    log_normalize: bool,
+    activation: str | None,
+    target_sum: float,
+) -> str:
+    """Check the matrix the GAN learns; describe it (for the model summary and outputs)."""
+    validate_expression(adata, layer)
+    matrix = get_matrix(adata, layer)
+    where = f"layer {layer!r}" if layer is not None else "adata.X"
+    has_negatives = matrix.min() < 0
+    if log_normalize and has_negatives:
+        raise ValueError(
+            f"{where} holds negative values and cannot be log-normalised; pass raw counts, "
+            "or log_normalize=False to learn a processed layer as it is"
+        )
+    if has_negatives and activation is not None:
+        raise ValueError(
+            f"{where} holds negative values but output_activation={activation!r} keeps the "
+            "generator's output non-negative; pass output_activation=None"
+        )
+    if log_normalize:
+        return f"log1p({target_sum:g} · x / Σx) per cell of {where}"
+    return f"{where} as it is"

@@ -1,21 +1,88 @@
-"""Sampling cells from a conditional generator: from codes, from real cells, along an axis."""
+"""Codes of cells and cells from codes, the same for every GAN model."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import pandas as pd
+import torch
 from anndata import AnnData
 
 from .._validation import check_positive_int
 
+#: ``.obsm`` key of the codes of generated cells (and the usual key of a model's codes).
+CODES_KEY = "X_michigan"
+#: ``.uns`` key of the settings of generated cells.
+GENERATION_UNS_KEY = "michigan"
 
-class ConditionalGenerationMixin:
-    """``generate`` and ``traverse`` for a model whose generator is conditioned on codes.
 
-    The model provides ``module`` (a :class:`~michigan.module.GANModule`), ``adata``,
-    ``codes_``/``code_scales_`` (the training cells' codes and posterior SDs, or ``None``),
-    ``_posterior(adata)``, ``_compute_training_codes()``, ``_resolve_seed``,
-    ``_generate_expression`` and ``_cells``.
+class GenerationMixin:
+    """``get_latent_representation`` and ``generate``, the same for every GAN model.
+
+    A model provides ``module`` (a :class:`~michigan.module.GANModule`) and ``adata``, and,
+    when its generator is conditioned on codes, the hooks :meth:`_encode` (the codes of
+    cells), :meth:`_codes_for_cells` (the codes to generate a twin of each cell from) and
+    :meth:`_sample_codes` (codes to generate from when none are given).
     """
+
+    def get_latent_representation(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        give_mean: bool = True,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """The codes of cells.
+
+        Parameters
+        ----------
+        adata
+            AnnData with the training genes; defaults to the training data.
+        indices
+            Cells to return; defaults to all.
+        give_mean
+            Posterior means (otherwise one posterior sample per cell, where the
+            representation has a posterior).
+        batch_size
+            Cells per minibatch of the encoder.
+
+        Returns
+        -------
+        Array of shape ``(n_cells, n_code)``.
+
+        Examples
+        --------
+        >>> adata.obsm["X_michigan"] = model.get_latent_representation()
+        """
+        adata = self.adata if adata is None else adata
+        return self._encode(adata, indices, give_mean, batch_size)
+
+    def _encode(
+        self,
+        adata: AnnData,
+        indices: Sequence[int] | None,
+        give_mean: bool,
+        batch_size: int | None,
+    ) -> np.ndarray:
+        raise TypeError(
+            f"{type(self).__name__} is unconditional: its generator maps noise alone, so cells "
+            "have no codes; use MichiGAN or InfoWGANGP for a representation"
+        )
+
+    def _codes_for_cells(self, adata: AnnData, rng: np.random.Generator) -> np.ndarray:
+        """Hook: the code to generate a counterpart of each cell of ``adata`` from."""
+        return self._encode(adata, None, True, None)
+
+    def _sample_codes(
+        self, n: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+        """Hook: ``n`` codes to generate from (``None``: unconditional) and their provenance."""
+        return None, {"generated_from": np.full(n, "noise")}
+
+    def _generation_uns(self) -> dict:
+        """Hook: settings recorded in the generated cells' ``.uns["michigan"]``."""
+        return {}
 
     def generate(
         self,
@@ -27,14 +94,12 @@ class ConditionalGenerationMixin:
         key_added: str = "michigan_generated",
         batch_size: int = 1024,
     ) -> AnnData:
-        """Generate cells from codes, from the codes of real cells, or from training codes.
+        """Generate cells from codes, from the codes of real cells, or from the model's codes.
 
         - ``codes``: one cell per row (``n_samples`` cells per row when given);
-        - ``adata``: one cell per cell of ``adata``, from its own code (its posterior mean, or
-          a posterior draw with ``code="sample"``);
-        - neither: ``n_samples`` codes (default: as many as training cells) drawn with
-          replacement from the training cells' codes (with ``code="sample"``, then a draw
-          from each cell's posterior).
+        - ``adata``: one cell per cell of ``adata``, from its own code;
+        - neither: ``n_samples`` cells (default: as many as training cells), from codes the
+          model draws (see the model's class docs; noise alone for an unconditional model).
 
         Parameters
         ----------
@@ -45,7 +110,7 @@ class ConditionalGenerationMixin:
         adata
             Cells whose codes to generate from.
         seed
-            Seed of the noise and of the drawn codes; ``None`` draws one from torch's global
+            Seed of the noise and of drawn codes; ``None`` draws one from torch's global
             generator (seeded by ``scvi.settings.seed``). The seed used is in
             ``.uns["michigan"]["seed"]``.
         inplace
@@ -59,16 +124,19 @@ class ConditionalGenerationMixin:
         -------
         AnnData of the generated cells: expression in ``.X`` (the space the GAN learned, see
         the class docs), codes in ``.obsm["X_michigan"]``, their provenance in ``.obs``
-        (``code_source``, and ``source_cell`` or ``code_index``), settings in
+        (``generated_from``, and ``source_cell`` or ``code_index``), settings in
         ``.uns["michigan"]``.
 
         Examples
         --------
         >>> cells = model.generate(n_samples=3000, seed=0)
         >>> twins = model.generate(adata=adata, inplace=True)  # adata.layers["michigan_generated"]
-        >>> z = model.get_latent_representation()[:5]
-        >>> five = model.generate(codes=z, seed=1)
         """
+        if codes is not None and self.module.n_code == 0:
+            raise TypeError(
+                f"{type(self).__name__} is unconditional: generate(codes=...) needs a model "
+                "whose generator takes codes; drop codes"
+            )
         if codes is not None and adata is not None:
             raise ValueError("pass either codes or adata (to use its cells' codes), not both")
         if inplace and adata is None:
@@ -79,119 +147,81 @@ class ConditionalGenerationMixin:
             codes = self._check_codes(codes)
             per_code = 1 if n_samples is None else check_positive_int(n_samples, "n_samples")
             index = np.repeat(np.arange(len(codes)), per_code)
-            codes, obs = codes[index], {"code_source": "codes", "code_index": index}
+            codes, obs = codes[index], {"generated_from": "codes", "code_index": index}
+            n_cells = len(codes)
         elif adata is not None:
             if n_samples is not None:
                 raise ValueError("with adata, one cell is generated per cell: drop n_samples")
             self._check_genes(adata)
-            mean, scale = self._posterior(adata)
-            codes = self._draw(mean, scale, rng)
-            obs = {"code_source": "adata", "source_cell": np.asarray(adata.obs_names)}
+            codes = self._codes_for_cells(adata, rng)
+            obs = {"generated_from": "adata", "source_cell": np.asarray(adata.obs_names)}
+            n_cells = adata.n_obs
         else:
-            mean, scale = self._training_codes()
-            n = len(mean) if n_samples is None else check_positive_int(n_samples, "n_samples")
-            index = rng.integers(len(mean), size=n)
-            codes = self._draw(mean[index], None if scale is None else scale[index], rng)
-            obs = {
-                "code_source": "training cells",
-                "source_cell": np.asarray(self.adata.obs_names)[index],
-            }
-        expression = self._generate_expression(codes, len(codes), seed, batch_size)
-        cells = self._cells(
-            expression, obs, codes, {"seed": seed, "code": self.module.code_source}
-        )
+            n_cells = (
+                self.adata.n_obs
+                if n_samples is None
+                else check_positive_int(n_samples, "n_samples")
+            )
+            codes, obs = self._sample_codes(n_cells, rng)
+        expression = self._generate_expression(codes, n_cells, seed, batch_size)
+        cells = self._cells(expression, obs, codes, {"seed": seed, **self._generation_uns()})
         if inplace:
             adata.layers[key_added] = expression
         return cells
 
-    def traverse(
+    @torch.inference_mode()
+    def _generate_expression(
+        self, codes: np.ndarray | None, n_cells: int, seed: int, batch_size: int = 1024
+    ) -> np.ndarray:
+        """Generator output for codes (or ``n_cells`` unconditional cells), noise from ``seed``."""
+        self._check_if_trained(warn=True)
+        module = self.module
+        module.eval()
+        device = module.device
+        noise = module.sample_noise(
+            n_cells, device="cpu", generator=torch.Generator().manual_seed(seed)
+        )
+        chunks = []
+        for start in range(0, n_cells, batch_size):
+            stop = start + batch_size
+            code = None
+            if codes is not None:
+                code = torch.as_tensor(codes[start:stop], dtype=torch.float32, device=device)
+            chunks.append(module.generate(code, noise[start:stop].to(device)).cpu())
+        if not chunks:
+            return np.zeros((0, module.n_genes), dtype=np.float32)
+        return torch.cat(chunks).numpy()
+
+    @staticmethod
+    def _resolve_seed(seed: int | None) -> int:
+        """``seed``, or one drawn from torch's global generator (seeded by scvi's settings)."""
+        if seed is None:
+            return int(torch.randint(0, 2**31 - 1, (1,)).item())
+        return check_positive_int(seed, "seed", minimum=0)
+
+    def _cells(
         self,
-        cell: int | str,
-        dim: int,
-        n_steps: int = 10,
-        quantiles: tuple[float, float] = (0.05, 0.95),
-        n_samples_per_step: int = 1,
-        seed: int | None = None,
-        batch_size: int = 1024,
+        expression: np.ndarray,
+        obs: dict[str, np.ndarray],
+        codes: np.ndarray | None,
+        uns: dict,
     ) -> AnnData:
-        """Cells along one latent axis: a latent traversal.
-
-        Starts from a training cell's code (its posterior mean), sets dimension ``dim`` to
-        ``n_steps`` evenly spaced values between the given quantiles of that dimension over
-        the training cells, holds the other dimensions, and generates.
-
-        Parameters
-        ----------
-        cell
-            A training cell: its position (``int``) or its name in ``adata.obs_names``.
-        dim
-            The latent dimension to vary.
-        n_steps
-            Number of values.
-        quantiles
-            Quantiles of the training codes that bound the traversal.
-        n_samples_per_step
-            Cells generated per value (different noise).
-        seed
-            Seed of the noise (see :meth:`generate`).
-        batch_size
-            Cells generated at a time.
-
-        Returns
-        -------
-        AnnData of ``n_steps × n_samples_per_step`` cells, in the order of the values, with
-        ``traversal_dim``, ``traversal_step``, ``traversal_value`` and ``source_cell`` in
-        ``.obs`` and the codes in ``.obsm["X_michigan"]``.
-
-        Examples
-        --------
-        >>> path = model.traverse(cell=0, dim=2, n_steps=20)
-        >>> path.obs["traversal_value"]
-        """
-        mean, _ = self._training_codes()
-        names = np.asarray(self.adata.obs_names)
-        if isinstance(cell, str):
-            matches = np.flatnonzero(names == cell)
-            if len(matches) == 0:
-                raise ValueError(f"cell {cell!r} is not in the training data's obs_names")
-            position = int(matches[0])
-        else:
-            position = check_positive_int(cell, "cell", minimum=0)
-            if position >= len(mean):
-                raise ValueError(f"cell must be below {len(mean)} (training cells), got {cell}")
-        dim = check_positive_int(dim, "dim", minimum=0)
-        if dim >= mean.shape[1]:
-            raise ValueError(f"dim must be below {mean.shape[1]} (code dimensions), got {dim}")
-        check_positive_int(n_steps, "n_steps")
-        check_positive_int(n_samples_per_step, "n_samples_per_step")
-        low, high = (float(q) for q in quantiles)
-        if not 0 <= low <= high <= 1:
-            raise ValueError(f"quantiles must satisfy 0 <= low <= high <= 1, got {quantiles}")
-        values = np.linspace(*np.quantile(mean[:, dim], [low, high]), n_steps)
-        steps = np.repeat(np.arange(n_steps), n_samples_per_step)
-        codes = np.repeat(mean[position][None, :], len(steps), axis=0)
-        codes[:, dim] = values[steps]
-        seed = self._resolve_seed(seed)
-        expression = self._generate_expression(codes, len(codes), seed, batch_size)
-        obs = {
-            "traversal_dim": np.full(len(steps), dim),
-            "traversal_step": steps,
-            "traversal_value": values[steps].astype(np.float32),
-            "source_cell": np.full(len(steps), names[position]),
+        """An AnnData of generated cells with the model's genes."""
+        n_cells = expression.shape[0]
+        names = pd.Index([f"generated-{i}" for i in range(n_cells)], dtype=str)
+        cells = AnnData(
+            X=expression.astype(np.float32, copy=False),
+            obs=pd.DataFrame({"source": "generated", **obs}, index=names),
+            var=pd.DataFrame(index=pd.Index(self.adata.var_names.astype(str), copy=True)),
+        )
+        if codes is not None:
+            cells.obsm[CODES_KEY] = np.asarray(codes, dtype=np.float32)
+        cells.uns[GENERATION_UNS_KEY] = {
+            "model": type(self).__name__,
+            "expression": self.expression_,
+            **{key: value for key, value in uns.items() if value is not None},
         }
-        uns = {"seed": seed, "traversal": {"cell": str(names[position]), "dim": dim}}
-        return self._cells(expression, obs, codes, uns)
-
-    def _training_codes(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Codes (and posterior SDs) of the training cells."""
-        if self.codes_ is None:
-            self.codes_, self.code_scales_ = self._compute_training_codes()
-        return self.codes_, self.code_scales_
-
-    def _draw(self, mean: np.ndarray, scale: np.ndarray | None, rng) -> np.ndarray:
-        if self.module.code_source != "sample" or scale is None:
-            return mean
-        return (mean + scale * rng.standard_normal(mean.shape)).astype(np.float32)
+        return cells
 
     def _check_codes(self, codes) -> np.ndarray:
         codes = np.asarray(codes, dtype=np.float32)

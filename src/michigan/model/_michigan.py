@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 from anndata import AnnData
 
+from .._docs import insert_docs
 from .._validation import check_choice, check_positive_int
-from ..module import GAN_KEYS
-from ..module._gan import CODE_SOURCES, CRITIC_HIDDEN, GENERATOR_HIDDEN, CodeSource
-from ..train._wgan_plan import ADAM_BETAS, GP_LAMBDA, N_CRITIC
-from ._gan_base import DEFAULT_MAX_EPOCHS, GANModelBase
-from ._generation import ConditionalGenerationMixin
-from ._prediction import LatentArithmeticMixin
+from ..module import CODE_SOURCES, GAN_KEYS, CodeSource
+from ._gan_base import GANModelBase
+from ._latent_arithmetic import LatentArithmeticMixin
 from ._tcvae import TCVAE
+from ._traversal import TraversalMixin
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ TCVAE_DIR = "tcvae"
 _GAN_ONLY_TRAINER_KWARGS = ("callbacks", "ckpt_path", "max_steps")
 
 
-class MichiGAN(LatentArithmeticMixin, ConditionalGenerationMixin, GANModelBase):
+@insert_docs
+class MichiGAN(LatentArithmeticMixin, TraversalMixin, GANModelBase):
     """MichiGAN (Yu & Welch, 2021): disentangled codes plus a conditional WGAN-GP.
 
     Two stages, trained one after the other by :meth:`train`:
@@ -56,50 +57,27 @@ class MichiGAN(LatentArithmeticMixin, ConditionalGenerationMixin, GANModelBase):
         :class:`~michigan.TCVAE`), a :class:`~michigan.TCVAE` (trained, or trained by
         :meth:`train` if not; set up on the same layer and batch key), or the key of a matrix
         in ``adata.obsm`` (e.g. ``"X_pca"``).
-    code
+    code_source
         ``"mean"``: each cell is conditioned on its posterior mean; ``"sample"``: on a fresh
         draw from its posterior, every minibatch (the encoder frozen; needs a β-TCVAE). The
         paper found ``"sample"`` predicted better.
     n_noise
         Width of the noise given to the generator with the code (118, so that ``[z, noise]``
         has 128 entries with the paper's 10 latents; 0 makes the generator deterministic).
-    gan_layer
-        Layer with processed expression for the GAN to learn as it is; ``None`` learns the
-        log-normalised registered counts.
-    log_normalize
-        Log-normalise the GAN's matrix; defaults to ``gan_layer is None``.
-    target_sum
-        Total per cell before ``log1p``.
-    generator_hidden
-        Hidden widths of the generator (the paper's ``(256, 512, 1024)``).
-    critic_hidden
-        Hidden widths of the critic (the paper's ``(1024, 512)``).
-    n_features
-        Width ``h`` of the critic's features (10; the code's width for ``"identity"``).
     projection
         ``"learned"`` (``D = wᵀh + b + (Vz)ᵀh`` with a learned ``V``) or ``"identity"``
         (``V = I``, the original code's choice).
-    critic_normalization
-        ``"layer"`` (default), ``"none"``, or the paper's ``"batch"`` (which breaks the
-        per-sample gradient penalty).
-    output_activation
-        ``"relu"`` (default) or ``"softplus"`` for non-negative expression, ``None`` for data
-        with negative values.
-    dropout_rate
-        Dropout of the generator's hidden layers.
     tcvae_kwargs
         Passed to :class:`~michigan.TCVAE` when ``representation=None``, e.g.
         ``{"n_latent": 10, "beta": 10}``.
-    **module_kwargs
-        Passed to :class:`~michigan.module.GANModule` (``generator_normalization``,
-        ``critic_dropout_rate``, ``negative_slope``).
+    %(gan_network_options)s
 
     Examples
     --------
     >>> import michigan as mg
     >>> adata = mg.datasets.splatter_paths(seed=0)
     >>> mg.MichiGAN.setup_anndata(adata, layer="counts")
-    >>> model = mg.MichiGAN(adata, code="sample", tcvae_kwargs={"beta": 10})
+    >>> model = mg.MichiGAN(adata, code_source="sample", tcvae_kwargs={"beta": 10})
     >>> model.train()  # stage 1: β-TCVAE, stage 2: the conditional GAN
     >>> adata.obsm["X_michigan"] = model.get_latent_representation()
     >>> generated = model.generate(n_samples=3000, seed=0)
@@ -110,23 +88,18 @@ class MichiGAN(LatentArithmeticMixin, ConditionalGenerationMixin, GANModelBase):
         self,
         adata: AnnData | None = None,
         representation: TCVAE | str | None = None,
-        code: CodeSource = "mean",
+        code_source: CodeSource = "mean",
         n_noise: int = 118,
-        gan_layer: str | None = None,
-        log_normalize: bool | None = None,
-        target_sum: float = 1e4,
-        generator_hidden: Sequence[int] = GENERATOR_HIDDEN,
-        critic_hidden: Sequence[int] = CRITIC_HIDDEN,
-        n_features: int | None = None,
         projection: str = "learned",
-        critic_normalization: str = "layer",
-        output_activation: str | None = "relu",
-        dropout_rate: float = 0.2,
         tcvae_kwargs: dict | None = None,
-        **module_kwargs,
+        **network_kwargs,
     ):
-        check_choice(code, "code", CODE_SOURCES)
-        check_positive_int(n_noise, "n_noise", minimum=0)
+        if "code" in network_kwargs:
+            warnings.warn(
+                "MichiGAN(code=...) is now MichiGAN(code_source=...)", FutureWarning, stacklevel=2
+            )
+            code_source = network_kwargs.pop("code")
+        check_choice(code_source, "code_source", CODE_SOURCES)
         if adata is None:
             raise ValueError("MichiGAN needs the AnnData it learns: MichiGAN(adata, ...)")
         if representation is not None and not isinstance(representation, TCVAE | str):
@@ -137,11 +110,11 @@ class MichiGAN(LatentArithmeticMixin, ConditionalGenerationMixin, GANModelBase):
         if tcvae_kwargs is not None and representation is not None:
             raise ValueError("tcvae_kwargs apply only with representation=None; drop them")
         if isinstance(representation, str):
-            if code == "sample":
+            if code_source == "sample":
                 raise ValueError(
-                    "code='sample' draws from the encoder's posterior, which an .obsm "
-                    "representation does not have; pass code='mean', or representation=None "
-                    "(or a TCVAE)"
+                    "code_source='sample' draws from the encoder's posterior, which an .obsm "
+                    "representation does not have; pass code_source='mean', or "
+                    "representation=None (or a TCVAE)"
                 )
             n_code = _check_obsm(adata, representation).shape[1]
         super().__init__(adata)
@@ -151,21 +124,8 @@ class MichiGAN(LatentArithmeticMixin, ConditionalGenerationMixin, GANModelBase):
         elif representation is None:
             tcvae_kwargs = dict(tcvae_kwargs or {})
             n_code = check_positive_int(tcvae_kwargs.get("n_latent", 10), "n_latent")
-        self.module = self._make_module(
-            n_code,
-            n_noise,
-            code,
-            gan_layer,
-            log_normalize,
-            target_sum,
-            output_activation,
-            generator_hidden=tuple(generator_hidden),
-            critic_hidden=tuple(critic_hidden),
-            n_features=n_features,
-            projection=projection,
-            critic_normalization=critic_normalization,
-            dropout_rate=dropout_rate,
-            **module_kwargs,
+        self.module = self._build_module(
+            n_code, n_noise, code_source, projection=projection, **network_kwargs
         )
         self.representation_key = representation if isinstance(representation, str) else None
         if representation is None:
@@ -176,7 +136,8 @@ class MichiGAN(LatentArithmeticMixin, ConditionalGenerationMixin, GANModelBase):
         self.code_scales_: np.ndarray | None = None
         source = f"adata.obsm[{self.representation_key!r}]" if self.tcvae is None else "β-TCVAE"
         self._model_summary_string = (
-            f"MichiGAN on {source} codes ({n_code} dimensions, code={code!r}), n_noise="
+            f"MichiGAN on {source} codes ({n_code} dimensions, code_source={code_source!r}), "
+            f"n_noise="
             f"{n_noise}, projection={projection!r}; the GAN learns {self.expression_}."
         )
         self.init_params_ = self._get_init_params(locals())
@@ -222,141 +183,114 @@ class MichiGAN(LatentArithmeticMixin, ConditionalGenerationMixin, GANModelBase):
         codes = np.asarray(codes if indices is None else codes[np.asarray(indices)])
         return codes.astype(np.float32), None
 
+    @insert_docs
     def train(
         self,
         max_epochs: int | None = None,
         max_epochs_tcvae: int | None = None,
-        batch_size: int = 128,
-        n_critic: int = N_CRITIC,
-        lr_generator: float = 1e-4,
-        lr_critic: float = 1e-4,
-        betas: Sequence[float] = ADAM_BETAS,
-        gp_lambda: float = GP_LAMBDA,
-        prediction: bool = False,
-        accelerator: str = "auto",
-        devices: int | list[int] | str = "auto",
         tcvae_train_kwargs: dict | None = None,
-        plan_kwargs: dict | None = None,
-        datasplitter_kwargs: dict | None = None,
-        **trainer_kwargs,
+        **kwargs,
     ):
         """Train the β-TCVAE (if it is not trained yet), then the conditional GAN.
 
-        Each stage has its own epochs and its own progress bar. The GAN trains on every cell;
-        one epoch is one pass of the critic over the cells, with a generator step every
-        ``n_critic`` minibatches.
+        Every argument is checked first; then each stage trains with its own epochs and its
+        own progress bar. The GAN trains on every cell; one epoch is one pass of the critic
+        over the cells, with a generator step every ``n_critic`` minibatches.
 
         Parameters
         ----------
-        max_epochs
-            GAN epochs; defaults to 30 (minutes for 10,000 cells on a 2-core CPU). The paper
-            trained 1000 (``max_epochs=1000``, on a GPU).
         max_epochs_tcvae
             β-TCVAE epochs (its default, 100, when ``None``).
-        batch_size
-            Cells per GAN minibatch.
-        n_critic
-            Critic steps per generator step (5 in the paper).
-        lr_generator, lr_critic
-            Adam learning rates of the two networks (the paper: around 1e-4 to 5e-4).
-        betas
-            Adam's ``(β₁, β₂)``.
-        gp_lambda
-            Weight of the gradient penalty.
-        prediction
-            Use the prediction step of Yadav et al. (2018) (named by the paper; its code ran
-            plain Adam).
-        accelerator, devices
-            Lightning's, for both stages (e.g. ``accelerator="gpu", devices=2``).
         tcvae_train_kwargs
             Passed to :meth:`michigan.TCVAE.train` (override the shared arguments), e.g.
-            ``{"batch_size": 256, "lr": 1e-3}``.
-        plan_kwargs
-            Passed to :class:`~michigan.train.WGANTrainingPlan`.
-        datasplitter_kwargs
-            Passed to :class:`~michigan.data.InMemoryDataSplitter` (GAN stage).
-        **trainer_kwargs
-            Passed to the Lightning trainer of both stages (``strategy="ddp"``,
-            ``enable_progress_bar``, ...); ``callbacks``, ``ckpt_path`` and ``max_steps`` go
-            to the GAN stage only.
+            ``{"batch_size": 256, "lr": 1e-3}``. ``accelerator``, ``devices`` and the
+            trainer arguments also go to the β-TCVAE, except ``callbacks``, ``ckpt_path`` and
+            ``max_steps`` (GAN stage only).
+        %(gan_train_params)s
 
         Examples
         --------
         >>> model.train(max_epochs=1000, max_epochs_tcvae=1000, accelerator="gpu")  # paper
         >>> model.train(accelerator="cpu", devices=2, strategy="ddp")  # two processes
         """
-        max_epochs = DEFAULT_MAX_EPOCHS if max_epochs is None else max_epochs
-        self._check_gan_train_args(max_epochs, batch_size, n_critic, lr_generator, lr_critic)
+        self._representation_train_kwargs = {
+            "max_epochs": max_epochs_tcvae,
+            **(tcvae_train_kwargs or {}),
+        }
+        return super().train(max_epochs, **kwargs)
+
+    def _train_representation(self, accelerator, devices, trainer_kwargs: dict) -> None:
+        """Stage 1: train the β-TCVAE if it is not trained yet; compute the training codes."""
         if self.tcvae is not None and not self.tcvae.is_trained:
             logger.info("Stage 1/2: training the β-TCVAE.")
             stage_one = {
                 k: v for k, v in trainer_kwargs.items() if k not in _GAN_ONLY_TRAINER_KWARGS
             }
-            stage_one.update(tcvae_train_kwargs or {})
             self.tcvae.train(
                 **{
-                    "max_epochs": max_epochs_tcvae,
                     "accelerator": accelerator,
                     "devices": devices,
                     **stage_one,
+                    **getattr(self, "_representation_train_kwargs", {}),
                 }
             )
         logger.info("Stage 2/2: training the conditional WGAN-GP.")
         self.codes_, self.code_scales_ = self._compute_training_codes()
+
+    def _extra_tensors(self) -> dict[str, np.ndarray]:
         extra = {GAN_KEYS.CODE_LOC: self.codes_}
         if self.code_scales_ is not None:
             extra[GAN_KEYS.CODE_SCALE] = self.code_scales_
-        return self._train_gan(
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            n_critic=n_critic,
-            lr_generator=lr_generator,
-            lr_critic=lr_critic,
-            betas=betas,
-            gp_lambda=gp_lambda,
-            prediction=prediction,
-            accelerator=accelerator,
-            devices=devices,
-            extra_tensors=extra,
-            plan_kwargs=plan_kwargs,
-            datasplitter_kwargs=datasplitter_kwargs,
-            trainer_kwargs=trainer_kwargs,
-        )
+        return extra
 
-    def get_latent_representation(
+    def _generation_uns(self) -> dict:
+        return {"code_source": self.module.code_source}
+
+    def _encode(
         self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        give_mean: bool = True,
-        batch_size: int | None = None,
+        adata: AnnData,
+        indices: Sequence[int] | None,
+        give_mean: bool,
+        batch_size: int | None,
     ) -> np.ndarray:
-        """The codes of cells under the representation (β-TCVAE or ``.obsm`` matrix).
-
-        Parameters
-        ----------
-        adata
-            AnnData with the training genes; defaults to the training data.
-        indices
-            Cells to return; defaults to all.
-        give_mean
-            Posterior means (otherwise one posterior sample per cell; β-TCVAE only).
-        batch_size
-            Cells per minibatch of the encoder.
-
-        Returns
-        -------
-        Array of shape ``(n_cells, n_code)``.
-
-        Examples
-        --------
-        >>> adata.obsm["X_michigan"] = model.get_latent_representation()
-        """
-        adata = self.adata if adata is None else adata
+        """Codes under the representation (β-TCVAE or ``.obsm`` matrix)."""
         if self.tcvae is not None:
             return self.tcvae.get_latent_representation(
                 adata, indices=indices, give_mean=give_mean, batch_size=batch_size
             )
+        if not give_mean:
+            raise ValueError(
+                f"adata.obsm[{self.representation_key!r}] holds one code per cell, not a "
+                "posterior to sample from: pass give_mean=True"
+            )
         return self._posterior(adata, indices)[0]
+
+    def _codes_for_cells(self, adata: AnnData, rng: np.random.Generator) -> np.ndarray:
+        mean, scale = self._posterior(adata)
+        return self._draw(mean, scale, rng)
+
+    def _sample_codes(
+        self, n: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Codes of ``n`` training cells drawn with replacement (posterior draws if sampled)."""
+        mean, scale = self._training_codes()
+        index = rng.integers(len(mean), size=n)
+        codes = self._draw(mean[index], None if scale is None else scale[index], rng)
+        return codes, {
+            "generated_from": np.full(n, "training cells"),
+            "source_cell": np.asarray(self.adata.obs_names)[index],
+        }
+
+    def _training_codes(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Codes (and posterior SDs) of the training cells."""
+        if self.codes_ is None:
+            self.codes_, self.code_scales_ = self._compute_training_codes()
+        return self.codes_, self.code_scales_
+
+    def _draw(self, mean: np.ndarray, scale: np.ndarray | None, rng) -> np.ndarray:
+        if self.module.code_source != "sample" or scale is None:
+            return mean
+        return (mean + scale * rng.standard_normal(mean.shape)).astype(np.float32)
 
     def _compute_training_codes(self) -> tuple[np.ndarray, np.ndarray | None]:
         if self.tcvae is not None and not self.tcvae.is_trained:

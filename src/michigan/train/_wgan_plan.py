@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 
-from ..module._gan import GANModule
-from ._prediction_step import PredictionStep
+from ..module import GANModule
+from ._extrapolation_step import ExtrapolationStep
 
 #: Weight of the gradient penalty (Gulrajani et al., 2017).
 GP_LAMBDA = 10.0
-#: Critic updates per generator update.
+#: Critic updates per generator update (the paper's 5).
 N_CRITIC = 5
 #: Adam's betas of the WGAN-GP paper.
 ADAM_BETAS = (0.5, 0.9)
+#: Adam's learning rate of both networks (the paper: around 1e-4 to 5e-4).
+GAN_LEARNING_RATE = 1e-4
+#: Default GAN epochs (passes of the critic over the cells): minutes for 10,000 cells on a
+#: 2-core CPU. The paper trained every model for 1000 epochs on a GPU (``max_epochs=1000``).
+GAN_MAX_EPOCHS = 30
 
 _LIKELY_CAUSES = (
     "Likely causes: a learning rate too high for these data (lower lr_critic and "
@@ -25,72 +31,41 @@ _LIKELY_CAUSES = (
 )
 
 
-def gradient_penalty(
-    critic: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    code: torch.Tensor | None = None,
-    epsilon: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """The WGAN-GP penalty ``E[(‖∇_x̂ D(x̂, z)‖₂ − 1)²]``.
-
-    ``x̂ = ε·x + (1 − ε)·x̃`` interpolates each real cell with a generated one, ``ε ~ U(0, 1)``
-    drawn per cell; the gradient is that of each cell's own score, so the penalty is exact
-    only for critics that score cells independently (no batch norm).
-
-    Parameters
-    ----------
-    critic
-        Callable ``critic(x, code)`` returning one score per cell.
-    real, fake
-        Real and generated cells, of the same shape ``(n, n_genes)``.
-    code
-        Codes of the cells (the same for both halves), or ``None``.
-    epsilon
-        Interpolation weights of shape ``(n, 1)``; drawn uniformly when ``None``.
-
-    Returns
-    -------
-    A scalar tensor, differentiable with respect to the critic's parameters.
-
-    Examples
-    --------
-    >>> w = torch.tensor([3.0, 4.0])
-    >>> penalty = gradient_penalty(lambda x, z: x @ w, torch.randn(8, 2), torch.randn(8, 2))
-    >>> float(penalty)  # (‖w‖ − 1)²
-    16.0
-    """
-    if epsilon is None:
-        epsilon = torch.rand(real.shape[0], 1, device=real.device, dtype=real.dtype)
-    interpolated = (epsilon * real + (1 - epsilon) * fake.detach()).requires_grad_(True)
-    scores = critic(interpolated, code)
-    (gradient,) = torch.autograd.grad(scores.sum(), interpolated, create_graph=True)
-    return ((gradient.norm(2, dim=1) - 1) ** 2).mean()
+def _check_positive_number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value}")
+    return float(value)
 
 
 class WGANTrainingPlan(pl.LightningModule):
     """Alternating critic and generator updates of a (conditional) WGAN-GP.
 
-    Every minibatch gives one critic update with
+    Every minibatch gives one critic update on the module's
+    :meth:`~michigan.module.GANModule.critic_loss`,
 
     ``L_D = E[D(G(z, n), z)] − E[D(x, z)] + λ·E[(‖∇_x̂ D(x̂, z)‖₂ − 1)²]``,
 
-    and every ``n_critic``-th minibatch also one generator update with
-    ``L_G = −E[D(G(z, n), z)]`` on that minibatch's codes and fresh noise: the critic takes
-    ``n_critic`` steps per generator step, each on a fresh minibatch, and one epoch is one pass
-    of the critic over the cells. The same code conditions the real and the generated half.
+    and every ``n_critic``-th minibatch also one generator update on its
+    :meth:`~michigan.module.GANModule.generator_loss`, ``L_G = −E[D(G(z, n), z)]``, with that
+    minibatch's codes and fresh noise: the critic takes ``n_critic`` steps per generator step,
+    each on a fresh minibatch, and one epoch is one pass of the critic over the cells. The
+    module owns the losses (an InfoGAN module adds its terms); the plan orders the steps, runs
+    the extrapolation step and logs.
 
     Per-step work is kept to the two updates: the losses are summed on the device, checked for
     NaN/Inf once per generator step and at the end of the epoch, and logged once per epoch as
     means (``wasserstein_train``, the estimate ``E[D(x, z)] − E[D(G(z, n), z)]``;
-    ``gradient_penalty_train``; ``critic_loss_train``; ``generator_loss_train``), also on the
-    progress bar. A NaN or infinite loss stops training with a :class:`FloatingPointError`
-    that names the stage (critic or generator) and the likely causes.
+    ``gradient_penalty_train``; ``critic_loss_train``; ``generator_loss_train``; and any term
+    the module adds, e.g. ``info_loss_train``), also on the progress bar. A NaN or infinite
+    loss stops training with a :class:`FloatingPointError` that names the stage (critic or
+    generator) and the likely causes.
 
     Parameters
     ----------
     module
-        The generator and critic (:class:`~michigan.module.GANModule`).
+        The generator and critic with their losses (:class:`~michigan.module.GANModule`).
     n_critic
         Critic updates per generator update.
     lr_generator, lr_critic
@@ -99,10 +74,11 @@ class WGANTrainingPlan(pl.LightningModule):
         Adam's ``(β₁, β₂)``; ``(0.5, 0.9)`` as in Gulrajani et al. (2017).
     gp_lambda
         Weight ``λ`` of the gradient penalty.
-    prediction
-        Use the prediction step of Yadav et al. (2018): the critic is updated against the
-        generator's extrapolated parameters ``θ̄ = θ_{k+1} + (θ_{k+1} − θ_k)`` and the
-        generator against the critic's (see :class:`~michigan.train.PredictionStep`).
+    extrapolation
+        Use the extrapolation step of Yadav et al. (2018, their "prediction method"): the
+        critic is updated against the generator's extrapolated parameters
+        ``θ̄ = θ_{k+1} + (θ_{k+1} − θ_k)`` and the generator against the critic's (see
+        :class:`~michigan.train.ExtrapolationStep`).
     weight_decay
         Adam's weight decay (both players).
 
@@ -118,35 +94,46 @@ class WGANTrainingPlan(pl.LightningModule):
         self,
         module: GANModule,
         n_critic: int = N_CRITIC,
-        lr_generator: float = 1e-4,
-        lr_critic: float = 1e-4,
+        lr_generator: float = GAN_LEARNING_RATE,
+        lr_critic: float = GAN_LEARNING_RATE,
         betas: Sequence[float] = ADAM_BETAS,
         gp_lambda: float = GP_LAMBDA,
-        prediction: bool = False,
+        extrapolation: bool = False,
         weight_decay: float = 0.0,
     ):
         super().__init__()
-        if isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 1:
+        if isinstance(n_critic, bool) or not isinstance(n_critic, int | np.integer):
+            raise TypeError(f"n_critic must be an integer, got {n_critic!r}")
+        if n_critic < 1:
             raise ValueError(
-                f"n_critic must be an integer >= 1 (critic steps per generator step), got "
-                f"{n_critic!r}; the paper uses 5"
+                f"n_critic must be at least 1 (critic steps per generator step), got "
+                f"{n_critic}; the paper uses 5"
             )
+        self.lr_generator = _check_positive_number(lr_generator, "lr_generator")
+        self.lr_critic = _check_positive_number(lr_critic, "lr_critic")
+        betas = tuple(float(b) for b in betas)
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas}")
+        if not np.isfinite(gp_lambda) or gp_lambda < 0:
+            raise ValueError(f"gp_lambda must be a finite number >= 0, got {gp_lambda}")
         self.module = module
-        self.n_critic = n_critic
-        self.lr_generator, self.lr_critic = lr_generator, lr_critic
-        self.betas = tuple(betas)
-        self.gp_lambda = gp_lambda
-        self.prediction = prediction
+        self.n_critic = int(n_critic)
+        self.betas = betas
+        self.gp_lambda = float(gp_lambda)
+        self.extrapolation = bool(extrapolation)
         self.weight_decay = weight_decay
         self.automatic_optimization = False
         self.critic_steps = 0
         self.generator_steps = 0
         self._critic_params = list(module.critic.parameters())
-        self._predict_generator = (
-            PredictionStep(module.generator.parameters()) if prediction else None
+        self._extrapolate_generator = (
+            ExtrapolationStep(module.generator.parameters()) if extrapolation else None
         )
-        self._predict_critic = PredictionStep(self._critic_params) if prediction else None
-        self._critic_sums = torch.zeros(3)
+        self._extrapolate_critic = (
+            ExtrapolationStep(self._critic_params) if extrapolation else None
+        )
+        self._critic_names: list[str] = []
+        self._critic_sums = torch.zeros(0)
         self._generator_sum = torch.zeros(())
         self._n_critic_epoch = self._n_generator_epoch = 0
 
@@ -158,32 +145,9 @@ class WGANTrainingPlan(pl.LightningModule):
             torch.optim.Adam(self._critic_params, lr=self.lr_critic, **kwargs),
         ]
 
-    def critic_loss(
-        self, x: torch.Tensor, code: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Critic loss, Wasserstein estimate and gradient penalty on a minibatch."""
-        module = self.module
-        noise = module.sample_noise(x.shape[0], device=x.device)
-        with torch.no_grad(), _maybe(self._predict_generator):
-            fake = module.generator(code, noise)
-        critic = module.critic
-        if critic.per_sample:
-            both_codes = None if code is None else torch.cat([code, code])
-            real_score, fake_score = critic(torch.cat([x, fake]), both_codes).chunk(2)
-        else:
-            real_score, fake_score = critic(x, code), critic(fake, code)
-        wasserstein = real_score.mean() - fake_score.mean()
-        penalty = gradient_penalty(critic, x, fake, code)
-        return self.gp_lambda * penalty - wasserstein, wasserstein, penalty
-
-    def generator_loss(self, code: torch.Tensor | None, n: int) -> torch.Tensor:
-        """``−E[D(G(z, n), z)]`` for codes (or ``n`` cells when unconditional)."""
-        noise = self.module.sample_noise(n, device=self.device)
-        return -self.module.critic(self.module.generator(code, noise), code).mean()
-
     def on_train_epoch_start(self) -> None:
         """Reset the epoch's sums of the losses."""
-        self._critic_sums = torch.zeros(3, device=self.device)
+        self._critic_sums = torch.zeros(len(self._critic_names), device=self.device)
         self._generator_sum = torch.zeros((), device=self.device)
         self._n_critic_epoch = self._n_generator_epoch = 0
 
@@ -192,43 +156,62 @@ class WGANTrainingPlan(pl.LightningModule):
 
         Returns the critic loss (detached), for callbacks.
         """
-        opt_generator, opt_critic = self.optimizers()
-        x, code = self.module.get_data_and_code(batch)
-
-        loss, wasserstein, penalty = self.critic_loss(x, code)
-        opt_critic.zero_grad()
-        self.manual_backward(loss)
-        if self._predict_critic is not None:
-            self._predict_critic.snapshot()
-        opt_critic.step()
-        self.critic_steps += 1
-        self._n_critic_epoch += 1
-        self._critic_sums += torch.stack([loss, wasserstein, penalty]).detach()
-
+        module = self.module
+        x, code = module.get_data_and_code(batch)
+        targets = module.get_loss_targets(batch)
+        loss = self._critic_step(x, code, targets)
         if self.critic_steps % self.n_critic == 0:
-            self._generator_step(opt_generator, code, x.shape[0])
+            self._generator_step(code, x.shape[0])
         if batch_idx == self.trainer.num_training_batches - 1:
             self._log_epoch()
         return loss.detach()
 
-    def _generator_step(self, optimizer, code: torch.Tensor | None, n: int) -> None:
+    def _critic_step(
+        self, x: torch.Tensor, code: torch.Tensor | None, targets: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """One update of the critic against the (extrapolated) generator."""
+        _, optimizer = self.optimizers()
+        with torch.no_grad(), _lookahead(self._extrapolate_generator):
+            fake = self.module.sample_fake(code, x.shape[0])
+        output = self.module.critic_loss(x, fake, code, self.gp_lambda, **targets)
+        optimizer.zero_grad()
+        self.manual_backward(output.loss)
+        if self._extrapolate_critic is not None:
+            self._extrapolate_critic.snapshot()
+        optimizer.step()
+        self.critic_steps += 1
+        self._n_critic_epoch += 1
+        terms = output.terms()
+        if not self._critic_names:
+            self._critic_names = list(terms)
+            self._critic_sums = torch.zeros(len(terms), device=x.device)
+        self._critic_sums += torch.stack(list(terms.values())).detach()
+        return output.loss
+
+    def _generator_step(self, code: torch.Tensor | None, n: int) -> None:
+        """One update of the generator against the (extrapolated, frozen) critic."""
+        optimizer, _ = self.optimizers()
         for parameter in self._critic_params:
             parameter.requires_grad_(False)
         try:
-            with _maybe(self._predict_critic):
-                loss = self.generator_loss(code, n)
+            with _lookahead(self._extrapolate_critic):
+                loss = self.module.generator_loss(code, n)
                 self._check_finite(loss.detach())
                 optimizer.zero_grad()
                 self.manual_backward(loss)
         finally:
             for parameter in self._critic_params:
                 parameter.requires_grad_(True)
-        if self._predict_generator is not None:
-            self._predict_generator.snapshot()
+        if self._extrapolate_generator is not None:
+            self._extrapolate_generator.snapshot()
         optimizer.step()
         self.generator_steps += 1
         self._n_generator_epoch += 1
         self._generator_sum += loss.detach()
+        self.on_generator_step_end()
+
+    def on_generator_step_end(self) -> None:
+        """Hook called after every generator update (e.g. to update an average of its weights)."""
 
     def _check_finite(self, generator_loss: torch.Tensor | None = None) -> None:
         """Stop with an error naming the stage when a loss is NaN or infinite.
@@ -253,11 +236,9 @@ class WGANTrainingPlan(pl.LightningModule):
     def _log_epoch(self) -> None:
         """Check the epoch's losses and log their means (once per epoch)."""
         self._check_finite()
-        critic = self._critic_sums / max(self._n_critic_epoch, 1)
+        means = self._critic_sums / max(self._n_critic_epoch, 1)
         metrics = {
-            "wasserstein_train": critic[1],
-            "gradient_penalty_train": critic[2],
-            "critic_loss_train": critic[0],
+            f"{name}_train": mean for name, mean in zip(self._critic_names, means, strict=True)
         }
         if self._n_generator_epoch:
             metrics["generator_loss_train"] = self._generator_sum / self._n_generator_epoch
@@ -266,11 +247,11 @@ class WGANTrainingPlan(pl.LightningModule):
         )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Save the step counters (and the prediction step's memory) with a checkpoint."""
+        """Save the step counters (and the extrapolation step's memory) with a checkpoint."""
         state = {"critic_steps": self.critic_steps, "generator_steps": self.generator_steps}
-        if self.prediction:
-            state["predict_generator"] = self._predict_generator.state_dict()
-            state["predict_critic"] = self._predict_critic.state_dict()
+        if self.extrapolation:
+            state["extrapolate_generator"] = self._extrapolate_generator.state_dict()
+            state["extrapolate_critic"] = self._extrapolate_critic.state_dict()
         checkpoint["wgan_plan"] = state
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -278,11 +259,11 @@ class WGANTrainingPlan(pl.LightningModule):
         state = checkpoint.get("wgan_plan", {})
         self.critic_steps = state.get("critic_steps", 0)
         self.generator_steps = state.get("generator_steps", 0)
-        if self.prediction and "predict_generator" in state:
-            self._predict_generator.load_state_dict(state["predict_generator"])
-            self._predict_critic.load_state_dict(state["predict_critic"])
+        if self.extrapolation and "extrapolate_generator" in state:
+            self._extrapolate_generator.load_state_dict(state["extrapolate_generator"])
+            self._extrapolate_critic.load_state_dict(state["extrapolate_critic"])
 
 
-def _maybe(prediction: PredictionStep | None) -> AbstractContextManager:
-    """The prediction step's lookahead, or a no-op context."""
-    return prediction.lookahead() if prediction is not None else nullcontext()
+def _lookahead(extrapolation: ExtrapolationStep | None) -> AbstractContextManager:
+    """The extrapolation step's lookahead, or a no-op context."""
+    return extrapolation.lookahead() if extrapolation is not None else nullcontext()

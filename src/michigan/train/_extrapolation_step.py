@@ -1,4 +1,8 @@
-"""The prediction step of Yadav et al. (2018) for alternating adversarial updates."""
+"""The extrapolation step of Yadav et al. (2018) for alternating adversarial updates.
+
+Yadav et al. call it a "prediction" step; here it is the extrapolation step, so that
+"prediction" names one thing in this package: latent arithmetic.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,11 @@ import torch
 from torch import nn
 
 
-class PredictionStep:
-    """Extrapolated ("predicted") parameters of one player of an adversarial game.
+class ExtrapolationStep:
+    """Extrapolated parameters of one player of an adversarial game.
 
     Yadav et al. (2018, *Stabilizing adversarial nets with prediction methods*) update each
-    player against the opponent's *predicted* parameters: after the opponent moved from
+    player against the opponent's extrapolated parameters: after the opponent moved from
     ``θ_k`` to ``θ_{k+1}``, the update uses ``θ̄ = θ_{k+1} + s·(θ_{k+1} − θ_k)`` with
     ``s = 1``. Call :meth:`snapshot` just before each optimiser step of the player whose
     parameters are predicted, and evaluate the opponent's loss inside :meth:`lookahead`.
@@ -28,11 +32,11 @@ class PredictionStep:
     Examples
     --------
     >>> net = nn.Linear(2, 1)
-    >>> prediction = PredictionStep(net.parameters())
-    >>> prediction.snapshot()  # before the optimiser step of `net`
+    >>> extrapolation = ExtrapolationStep(net.parameters())
+    >>> extrapolation.snapshot()  # before the optimiser step of `net`
     >>> with torch.no_grad():
     ...     _ = net.weight.add_(1.0)  # stands in for the optimiser step
-    >>> with prediction.lookahead():  # net holds θ + (θ − θ_previous) in here
+    >>> with extrapolation.lookahead():  # net holds θ + (θ − θ_previous) in here
     ...     pass
     """
 

@@ -1,0 +1,111 @@
+"""Docstring snippets shared by several public functions, and the decorator that inserts them.
+
+A docstring names a snippet with a line holding only ``%(name)s``; :func:`insert_docs`
+replaces that line with the snippet, indented like the placeholder. Each snippet is written
+once here, so that the functions sharing an argument also share its description.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import TypeVar
+
+F = TypeVar("F", bound=Callable)
+
+SNIPPETS: dict[str, str] = {
+    "setup_anndata_checks": """\
+The data are checked first (a non-empty, numeric, finite matrix with at least two genes;
+existing layer and ``.obs`` columns), so that bad input raises before anything is written to
+``adata``.""",
+    "setup_anndata_params": """\
+adata
+    Cells × genes.
+layer
+    Layer with raw counts (``None``: ``adata.X``).
+batch_key
+    Column of ``adata.obs`` with the batch of each cell.
+labels_key
+    Column of ``adata.obs`` with cell labels (kept for downstream use, e.g. latent
+    arithmetic; the models do not train on them).
+**kwargs
+    Passed to :meth:`scvi.data.AnnDataManager.register_fields`.""",
+    "gan_network_options": """\
+**network_kwargs
+    Options of the GAN's networks and of the data it learns (defaults in brackets):
+    ``gan_layer`` (``None``), a layer with processed expression to learn as it is instead of
+    the log-normalised registered counts; ``log_normalize`` (``gan_layer is None``);
+    ``target_sum`` (1e4), the total per cell before ``log1p``; ``generator_hidden`` (the
+    paper's ``(256, 512, 1024)``) and ``critic_hidden`` (``(1024, 512)``), hidden widths;
+    ``n_features`` (10), the width ``h`` of the critic's features; ``critic_normalization``
+    (``"layer"``; ``"none"``, or the paper's ``"batch"``, which breaks the per-sample
+    gradient penalty); ``output_activation`` (``"relu"``; ``"softplus"``, or ``None`` for data
+    with negative values); ``dropout_rate`` (0.2) of the generator's hidden layers; and the
+    further options of :class:`~michigan.module.GANModule` (``generator_normalization``,
+    ``critic_dropout_rate``, ``negative_slope``).""",
+    "gan_train_params": """\
+max_epochs
+    GAN epochs (passes of the critic over the cells); defaults to 30 (minutes for 10,000
+    cells on a 2-core CPU). The paper trained 1000 (``max_epochs=1000``, on a GPU).
+batch_size
+    Cells per minibatch (at least 3).
+n_critic
+    Critic steps per generator step (5 in the paper).
+lr_generator, lr_critic
+    Adam learning rates of the two networks (the paper: around 1e-4 to 5e-4).
+betas
+    Adam's ``(β₁, β₂)``.
+gp_lambda
+    Weight of the gradient penalty.
+extrapolation
+    Use the extrapolation step of Yadav et al. (2018; their "prediction method", named by
+    the MichiGAN paper, whose code ran plain Adam).
+accelerator, devices
+    Lightning's (e.g. ``accelerator="gpu", devices=2``).
+plan_kwargs
+    Passed to :class:`~michigan.train.WGANTrainingPlan` (override the arguments above).
+datasplitter_kwargs
+    Passed to :class:`~michigan.data.InMemoryDataSplitter`.
+**trainer_kwargs
+    Passed to the Lightning trainer (``strategy="ddp"``, ``callbacks``, ``ckpt_path``,
+    ``enable_progress_bar``, ...).""",
+}
+
+
+def insert_docs(obj: F) -> F:
+    """Replace every ``%(name)s`` line of ``obj``'s docstring with the snippet ``name``.
+
+    Examples
+    --------
+    >>> @insert_docs
+    ... def plot(adata, layer=None, batch_key=None, labels_key=None, **kwargs):
+    ...     '''Draw.
+    ...
+    ...     Parameters
+    ...     ----------
+    ...     %(setup_anndata_params)s
+    ...     '''
+    >>> "register_fields" in plot.__doc__
+    True
+    """
+    doc = obj.__doc__
+    if not doc:
+        return obj
+    lines = []
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("%(") and stripped.endswith(")s"):
+            name = stripped[2:-2]
+            if name not in SNIPPETS:
+                raise KeyError(f"unknown docstring snippet {name!r} in {obj.__qualname__}")
+            indent = line[: len(line) - len(line.lstrip())]
+            lines += [indent + s if s else s for s in SNIPPETS[name].splitlines()]
+        else:
+            lines.append(line)
+    obj.__doc__ = "\n".join(lines)
+    return obj
+
+
+def snippet(name: str) -> str:
+    """The snippet ``name``, dedented (for tests and documentation tools)."""
+    return inspect.cleandoc(SNIPPETS[name])
