@@ -28,6 +28,7 @@ from ..train._checkpointing import CheckpointTrainRunner
 from ._fields import register_expression_fields
 from ._prediction import DecoderArithmeticMixin
 from ._reading import GeneMatchingMixin
+from ._saved import read_saved_model
 
 logger = logging.getLogger(__name__)
 
@@ -374,6 +375,8 @@ class TCVAE(
     def load(cls, dir_path: str, adata: AnnData | None = None, **kwargs):
         """Load a saved model, checking first that ``adata`` has the genes it was trained on.
 
+        A missing or damaged ``model.pt`` raises an error that names the file.
+
         Parameters
         ----------
         dir_path
@@ -388,9 +391,10 @@ class TCVAE(
         >>> model.save("tcvae/", overwrite=True)
         >>> model = mg.TCVAE.load("tcvae/", adata=adata)
         """
+        saved = read_saved_model(dir_path, kwargs.get("prefix"))
         if adata is not None:
-            _check_same_genes(Path(dir_path), adata, kwargs.get("prefix"))
-        return super().load(dir_path, adata=adata, **kwargs)
+            _check_saved_genes(saved, adata)
+        return super().load(str(dir_path), adata=adata, **kwargs)
 
 
 def _check_hidden_widths(n_hidden) -> None:
@@ -405,10 +409,11 @@ def _check_hidden_widths(n_hidden) -> None:
 
 
 def _check_same_genes(dir_path: Path, adata: AnnData, prefix: str | None) -> None:
-    model_file = dir_path / f"{prefix or ''}model.pt"
-    if not model_file.exists():
-        return
-    saved = torch.load(model_file, map_location="cpu", weights_only=False)
+    """Check that ``adata`` has the genes of the model saved in ``dir_path``, in order."""
+    _check_saved_genes(read_saved_model(dir_path, prefix), adata)
+
+
+def _check_saved_genes(saved: dict, adata: AnnData) -> None:
     var_names = np.asarray(saved.get("var_names", []), dtype=str)
     if len(var_names) and not np.array_equal(var_names, np.asarray(adata.var_names, dtype=str)):
         shared = len(np.intersect1d(var_names, adata.var_names))
