@@ -11,6 +11,7 @@ from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalObsField, LayerField
 
+from .. import _compat  # noqa: F401  (rich.pretty for view_anndata_setup)
 from .._genes import check_unique_var_names
 from .._validation import validate_expression, validate_obs_keys
 from ._backed import refuse_backed
