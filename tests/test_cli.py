@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import anndata
 import numpy as np
 import pytest
 
+import michigan as mg
 from michigan.cli import build_parser, main
+from michigan.module._tcvae import GENE_LIKELIHOODS
 
 from _helpers import clustered_counts
 
@@ -47,3 +51,86 @@ def test_train_command_writes_the_representation(tmp_path):
 def test_unknown_command_is_an_error():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["fly"])
+
+
+@pytest.fixture
+def counts_file(tmp_path):
+    path = tmp_path / "in.h5ad"
+    clustered_counts(n_cells=40, n_genes=8).write_h5ad(path)
+    return path
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if training starts: every case below must stop before it."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started before the input was validated")
+
+    monkeypatch.setattr(mg.TCVAE, "train", refuse)
+
+
+def _user_error(capsys, argv) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err.strip()
+    assert "Traceback" not in stderr
+    return stderr
+
+
+@pytest.mark.parametrize(
+    ("make_argv", "message"),
+    [
+        (lambda d, i: ["train", str(d / "missing.h5ad"), str(d / "o.h5ad")], "does not exist"),
+        (lambda d, i: ["train", str(d / "in.csv"), str(d / "o.h5ad")], "must be an .h5ad"),
+        (lambda d, i: ["train", str(d / "bad.h5ad"), str(d / "o.h5ad")], "not a readable"),
+        (lambda d, i: ["train", str(i), str(i)], "output path is the input"),
+        (lambda d, i: ["train", str(i), str(d / "no" / "o.h5ad")], "folder .* does not exist"),
+        (lambda d, i: ["train", str(i), str(d / "o.txt")], "output must be an .h5ad"),
+        (
+            lambda d, i: ["train", str(i), str(d / "o.h5ad"), "--save-model", str(i)],
+            "--save-model .* is a file",
+        ),
+        (
+            lambda d, i: ["train", str(i), str(d / "o.h5ad"), "--save-model", str(d / "x" / "m")],
+            "--save-model: folder .* does not exist",
+        ),
+        (lambda d, i: ["train", str(i), str(d / "o.h5ad"), "--n-latent", "0"], "n_latent"),
+        (lambda d, i: ["train", str(i), str(d / "o.h5ad"), "--beta", "-1"], "beta"),
+        (lambda d, i: ["train", str(i), str(d / "o.h5ad"), "--max-epochs", "0"], "max_epochs"),
+        (lambda d, i: ["train", str(i), str(d / "o.h5ad"), "--layer", "raw"], "'raw' is not"),
+        (lambda d, i: ["train", str(i), str(d / "o.h5ad"), "--batch-key", "x"], "'x' is not"),
+    ],
+    ids=[
+        "missing input",
+        "not h5ad",
+        "unreadable",
+        "output is input",
+        "no output folder",
+        "output suffix",
+        "save-model is a file",
+        "save-model folder",
+        "n-latent",
+        "beta",
+        "max-epochs",
+        "layer",
+        "batch-key",
+    ],
+)
+def test_train_user_errors_are_one_line_and_exit_2_before_training(
+    tmp_path, counts_file, capsys, no_training, make_argv, message
+):
+    (tmp_path / "in.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "bad.h5ad").write_text("not hdf5")
+    stderr = _user_error(capsys, make_argv(tmp_path, counts_file))
+    assert len(stderr.splitlines()) == 1
+    assert stderr.startswith("michigan train: error:")
+    assert re.search(message, stderr), stderr
+
+
+def test_gene_likelihood_lists_its_choices(counts_file, tmp_path, capsys):
+    argv = ["train", str(counts_file), str(tmp_path / "o.h5ad"), "--gene-likelihood", "gauss"]
+    stderr = _user_error(capsys, argv)
+    assert re.search("choose from .*nb.*zinb.*poisson.*normal", stderr), stderr
+    assert tuple(GENE_LIKELIHOODS) == ("nb", "zinb", "poisson", "normal")

@@ -182,3 +182,24 @@ def test_offline_download_explains_what_to_do(loader, monkeypatch, tmp_path):
         getattr(datasets, loader)()
     message = str(error.value)
     assert "https://" in message and f"{loader}(path=" in message and str(tmp_path) in message
+
+
+def test_a_checksum_mismatch_names_the_file(monkeypatch, tmp_path):
+    import dataclasses
+    from pathlib import Path
+
+    from michigan.datasets import _real
+
+    recorded = "sha256:" + "0" * 64
+    monkeypatch.setattr(_real, "_KANG", dataclasses.replace(_real._KANG, known_hash=recorded))
+
+    def download_then_check(url, known_hash, fname, path):
+        file = Path(path) / fname
+        file.write_bytes(b"not the published file")
+        pooch.hashes.hash_matches(str(file), known_hash, strict=True)  # pooch's own check
+        return str(file)
+
+    monkeypatch.setattr(pooch, "retrieve", download_then_check)
+    monkeypatch.setenv("MICHIGAN_DATA_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match=r"kang_2018\.h5ad .*does not match.*checksum.*delete"):
+        datasets.kang_pbmc()

@@ -27,8 +27,10 @@ class _Remote:
     known_hash: str | None = None
 
 
-# Checksums: none of these could be verified without internet access when the loaders were
-# written, so pooch downloads them without a hash check (known_hash=None).
+# Checksums: none of these files could be obtained (no internet access where the loaders were
+# written and hardened), so no hash could be recorded and pooch downloads them without a hash
+# check (known_hash=None). Record a file's SHA256 here once it is available; a download that
+# then does not match raises an error naming the file (see _download).
 _KANG = _Remote(
     "the Kang et al. (2018) IFN-β PBMC data (pertpy's kang_2018.h5ad)",
     "https://figshare.com/ndownloader/files/34464122",
@@ -233,6 +235,13 @@ def _download(remote: _Remote, loader: str, argument: str = "path") -> Path:
         fetched = pooch.retrieve(
             remote.url, known_hash=remote.known_hash, fname=remote.filename, path=cache
         )
+    except ValueError as error:  # pooch: the file's hash differs from known_hash
+        raise ValueError(
+            f"the download of {remote.filename} ({remote.description}) from {remote.url} does "
+            f"not match its recorded checksum {remote.known_hash} ({error}); the file may be "
+            f"damaged or changed upstream — delete {cache / remote.filename} and try again, or "
+            f"pass a verified local copy: michigan.datasets.{loader}({argument}=...)"
+        ) from None
     except OSError as error:  # requests' connection errors are OSErrors too
         raise ConnectionError(
             f"Could not download {remote.description} from {remote.url} ({error}). Are you "

@@ -12,6 +12,7 @@ from anndata import AnnData
 from scvi import REGISTRY_KEYS
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 
+from .._data_size import check_enough_cells
 from .._validation import (
     check_choice,
     check_non_negative,
@@ -28,8 +29,11 @@ from ..module import (
     TCVAEModule,
 )
 from ..train import TCVAETrainingPlan
+from ..train._checkpointing import CheckpointTrainRunner
 from ._fields import register_expression_fields
 from ._latent_arithmetic import DecoderArithmeticMixin
+from ._reading import GeneMatchingMixin
+from ._saved import read_saved_model
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +42,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_EPOCHS = 100
 
 
-class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class TCVAE(
+    GeneMatchingMixin, DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass
+):
     """β-TCVAE (Chen et al., 2018): a disentangled representation of single-cell data.
 
     The first stage of MichiGAN (Yu & Welch, 2021). The model is a VAE whose KL term is split
@@ -93,6 +99,7 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
     _module_cls = TCVAEModule
     _data_splitter_cls = InMemoryDataSplitter
     _training_plan_cls = TCVAETrainingPlan
+    _train_runner_cls = CheckpointTrainRunner
 
     def __init__(
         self,
@@ -112,6 +119,7 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
             check_non_negative(value, name)
         check_choice(tc_estimator, "tc_estimator", TC_ESTIMATORS)
         check_choice(gene_likelihood, "gene_likelihood", GENE_LIKELIHOODS)
+        _check_hidden_widths(n_hidden)
         if not 0 <= dropout_rate < 1:
             raise ValueError(f"dropout_rate must lie in [0, 1), got {dropout_rate}")
         if adata is not None and gene_likelihood in COUNT_LIKELIHOODS:
@@ -214,8 +222,8 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
             Passes through the training cells. Defaults to 100 (minutes for 10,000 cells on a
             2-core CPU); the paper used 1000 on a GPU.
         batch_size
-            Cells per minibatch; the MSS estimator needs at least 3, and larger minibatches
-            estimate the total correlation better.
+            Cells per minibatch, at least 3 (the MSS estimator needs 3, batch normalisation
+            2); larger minibatches estimate the total correlation better.
         lr
             Adam learning rate.
         n_epochs_kl_warmup
@@ -224,26 +232,28 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
         accelerator, devices
             Lightning's, e.g. ``accelerator="gpu", devices=2``; ``"auto"`` picks what exists.
         train_size, validation_size
-            Fractions of cells for training and validation (default 90 % / 10 %).
+            Fractions of cells for training and validation (default 90 % / 10 %); the
+            training cells must fill at least one minibatch of 3, checked before training.
         plan_kwargs
             Passed to :class:`~michigan.train.TCVAETrainingPlan`, which takes the arguments of
             :class:`scvi.train.TrainingPlan` (overrides ``lr`` and the warm-up).
         **kwargs
             Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and on to the
-            Lightning trainer (e.g. ``strategy``, ``early_stopping``, ``enable_progress_bar``).
+            Lightning trainer (e.g. ``strategy``, ``early_stopping``, ``enable_progress_bar``,
+            ``callbacks=[ModelCheckpoint(dirpath="ckpt", save_last=True)]`` to write
+            checkpoints, and ``ckpt_path="ckpt/last.ckpt"`` to resume from one).
 
         Examples
         --------
         >>> model.train(max_epochs=1000, accelerator="gpu")  # the paper's setting
+        >>> from lightning.pytorch.callbacks import ModelCheckpoint
+        >>> model.train(max_epochs=100, callbacks=[ModelCheckpoint("ckpt", save_last=True)])
+        >>> model.train(max_epochs=200, ckpt_path="ckpt/last.ckpt")  # resume
         """
         max_epochs = DEFAULT_MAX_EPOCHS if max_epochs is None else max_epochs
         check_positive_int(max_epochs, "max_epochs")
         check_positive_int(batch_size, "batch_size")
-        if self.module.tc_estimator == "mss" and batch_size < MIN_BATCH_SIZE:
-            raise ValueError(
-                f"batch_size={batch_size} is too small for tc_estimator='mss', which needs at "
-                f"least {MIN_BATCH_SIZE} cells per minibatch; use a batch_size of 128 or more"
-            )
+        check_enough_cells(self.adata.n_obs, train_size, validation_size, batch_size)
         if n_epochs_kl_warmup is None:
             n_epochs_kl_warmup = max_epochs // 4
         plan_kwargs = {
@@ -299,6 +309,13 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
         if codes.ndim != 2 or codes.shape[1] != self.module.n_latent:
             raise ValueError(
                 f"codes must have shape (n, {self.module.n_latent}), got {tuple(codes.shape)}"
+            )
+        finite = torch.isfinite(codes).all(dim=1)
+        if not bool(finite.all()):
+            rows = torch.nonzero(~finite).ravel()[:5].tolist()
+            raise ValueError(
+                f"codes hold NaN or infinite values (row {', '.join(map(str, rows))}); decode "
+                "finite codes only"
             )
         batch_index = torch.zeros(len(codes), dtype=torch.long)
         if batch is not None:
@@ -363,6 +380,8 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
     def load(cls, dir_path: str, adata: AnnData | None = None, **kwargs):
         """Load a saved model, checking first that ``adata`` has the genes it was trained on.
 
+        A missing or damaged ``model.pt`` raises an error that names the file.
+
         Parameters
         ----------
         dir_path
@@ -377,16 +396,29 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
         >>> model.save("tcvae/", overwrite=True)
         >>> model = mg.TCVAE.load("tcvae/", adata=adata)
         """
+        saved = read_saved_model(dir_path, kwargs.get("prefix"))
         if adata is not None:
-            _check_same_genes(Path(dir_path), adata, kwargs.get("prefix"))
-        return super().load(dir_path, adata=adata, **kwargs)
+            _check_saved_genes(saved, adata)
+        return super().load(str(dir_path), adata=adata, **kwargs)
+
+
+def _check_hidden_widths(n_hidden) -> None:
+    widths = list(n_hidden) if isinstance(n_hidden, Sequence) else None
+    if not widths or not all(
+        isinstance(w, int | np.integer) and not isinstance(w, bool) and w > 0 for w in widths
+    ):
+        raise ValueError(
+            f"n_hidden must be a non-empty sequence of positive layer widths, got {n_hidden!r}; "
+            "for example n_hidden=(512, 256)"
+        )
 
 
 def _check_same_genes(dir_path: Path, adata: AnnData, prefix: str | None) -> None:
-    model_file = dir_path / f"{prefix or ''}model.pt"
-    if not model_file.exists():
-        return
-    saved = torch.load(model_file, map_location="cpu", weights_only=False)
+    """Check that ``adata`` has the genes of the model saved in ``dir_path``, in order."""
+    _check_saved_genes(read_saved_model(dir_path, prefix), adata)
+
+
+def _check_saved_genes(saved: dict, adata: AnnData) -> None:
     var_names = np.asarray(saved.get("var_names", []), dtype=str)
     if len(var_names) and not np.array_equal(var_names, np.asarray(adata.var_names, dtype=str)):
         shared = len(np.intersect1d(var_names, adata.var_names))

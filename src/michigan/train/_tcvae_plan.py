@@ -6,6 +6,8 @@ import torch
 from scvi.module.base import LossOutput
 from scvi.train import TrainingPlan
 
+from ._resumable import ResumableTrainingMixin
+
 #: Per-epoch sums kept by :class:`TCVAETrainingPlan`, in order; the first entry is the loss,
 #: the last the number of cells.
 _EPOCH_SUMS = (
@@ -18,8 +20,14 @@ _EPOCH_SUMS = (
     "n_obs",
 )
 
+_LIKELY_CAUSES = (
+    "Likely causes: a learning rate too high for these data (lower lr, e.g. to 1e-4), data "
+    "that do not suit the likelihood (raw counts for 'nb', 'zinb' and 'poisson'; scaled, "
+    "log-normalised values for 'normal'), or a very large beta."
+)
 
-class TCVAETrainingPlan(TrainingPlan):
+
+class TCVAETrainingPlan(ResumableTrainingMixin, TrainingPlan):
     """scvi-tools' :class:`~scvi.train.TrainingPlan` with lean, epoch-level logging.
 
     The optimisation is scvi-tools' own (Adam, KL warm-up, ``n_obs`` passed to the loss,
@@ -31,6 +39,13 @@ class TCVAETrainingPlan(TrainingPlan):
     ``mutual_info_train``, ``total_correlation_train``, ``dimension_wise_kl_train``; the same
     with ``validation``). On small networks Lightning's per-call logging costs as much as
     the forward pass; see ``docs/benchmarks.md``.
+
+    Every fit trains with the networks in training mode (also a second ``train()``), and a
+    Lightning checkpoint holds the random-number-generator states, so that resuming from it
+    on CPU gives the weights of an uninterrupted run
+    (:class:`~michigan.train._resumable.ResumableTrainingMixin`). Weights or a loss that
+    become NaN or infinite stop training with a :class:`FloatingPointError` naming the
+    stage and the likely causes.
 
     Parameters
     ----------
@@ -61,11 +76,31 @@ class TCVAETrainingPlan(TrainingPlan):
         sums = self._epoch_sums[mode]
         self._epoch_sums[mode] = terms if sums is None else sums + terms
 
+    def _non_finite(self, what: str, mode: str) -> FloatingPointError:
+        return FloatingPointError(
+            f"the β-TCVAE's {what} became NaN or infinite in epoch {self.current_epoch} "
+            f"(after {self.global_step} optimisation steps, at the {mode} stage); training "
+            f"stopped. {_LIKELY_CAUSES}"
+        )
+
+    def _checked_forward(self, batch, mode: str) -> LossOutput:
+        """The loss of a minibatch; non-finite weights raise :class:`FloatingPointError`."""
+        try:
+            _, _, loss_output = self.forward(batch, loss_kwargs=self.loss_kwargs)
+        except ValueError:
+            # torch.distributions rejects NaN parameters, as an encoder with NaN weights gives
+            if all(bool(torch.isfinite(p).all()) for p in self.module.parameters()):
+                raise
+            raise self._non_finite("weights", mode) from None
+        return loss_output
+
     def _log_epoch(self, mode: str) -> None:
         sums = self._epoch_sums[mode]
         if sums is None:
             return
         self._epoch_sums[mode] = None
+        if not bool(torch.isfinite(sums).all()):
+            raise self._non_finite("loss", mode)
         means = dict(zip(_EPOCH_SUMS, (sums[:-1] / sums[-1]).tolist(), strict=False))
         loss_name = "train_loss" if mode == "train" else "validation_loss"
         metrics = {
@@ -94,13 +129,13 @@ class TCVAETrainingPlan(TrainingPlan):
         """One optimisation step; the loss terms are accumulated, not logged."""
         if "kl_weight" in self.loss_kwargs:
             self.loss_kwargs.update({"kl_weight": self.kl_weight})
-        _, _, loss_output = self.forward(batch, loss_kwargs=self.loss_kwargs)
+        loss_output = self._checked_forward(batch, "training")
         self._accumulate(loss_output, "train")
         return loss_output.loss
 
     def validation_step(self, batch, batch_idx):
         """Accumulate the validation loss terms."""
-        _, _, loss_output = self.forward(batch, loss_kwargs=self.loss_kwargs)
+        loss_output = self._checked_forward(batch, "validation")
         self._accumulate(loss_output, "validation")
 
     def on_train_epoch_end(self):
