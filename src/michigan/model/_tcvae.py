@@ -25,6 +25,7 @@ from ..module._tc import TC_ESTIMATORS, TcEstimator
 from ..module._tcvae import COUNT_LIKELIHOODS, GENE_LIKELIHOODS, GeneLikelihood
 from ..train import TCVAETrainingPlan
 from ._fields import register_expression_fields
+from ._latent_activity import LatentActivityMixin
 from ._prediction import DecoderArithmeticMixin
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_EPOCHS = 100
 
 
-class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class TCVAE(
+    LatentActivityMixin,
+    DecoderArithmeticMixin,
+    VAEMixin,
+    UnsupervisedTrainingMixin,
+    BaseModelClass,
+):
     """β-TCVAE (Chen et al., 2018): a disentangled representation of single-cell data.
 
     The first stage of MichiGAN (Yu & Welch, 2021). The model is a VAE whose KL term is split
@@ -204,6 +211,11 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
         Minibatches are served from memory (:class:`~michigan.data.InMemoryDataSplitter`):
         the data are read from the AnnData once, not indexed per batch.
 
+        Afterwards the latents are diagnosed (:meth:`get_latent_activity`): the table is
+        written to ``adata.uns["tcvae_latent_activity"]`` (``activity``, ``posterior_sd``,
+        ``kl``, the indices of the ``collapsed`` latents and the ``kl_threshold``) and the
+        collapsed latents are named in the model's summary.
+
         Parameters
         ----------
         max_epochs
@@ -247,7 +259,7 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
             "n_epochs_kl_warmup": n_epochs_kl_warmup or None,
             **(plan_kwargs or {}),
         }
-        return super().train(
+        runner = super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,
             accelerator=accelerator,
@@ -257,6 +269,8 @@ class TCVAE(DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseMod
             plan_kwargs=plan_kwargs,
             **kwargs,
         )
+        self._record_latent_activity()  # adata.uns["tcvae_latent_activity"], the summary
+        return runner
 
     @torch.inference_mode()
     def decode(
