@@ -69,6 +69,28 @@ def test_markdown_table_has_mean_sd_columns(tiny_run):
     assert "± –" not in to_markdown(two_seeds)
 
 
+def test_the_summary_puts_the_run_beside_the_papers_table_1(tiny_run):
+    results, out = tiny_run
+    text = (out / "summary.md").read_text()
+    assert "Against the paper's Table 1" in text
+    beside = mg.benchmark.against_paper(results, "splatter_nonlinear").set_index("metric")
+    paper = mg.benchmark.PAPER_TABLE1["splatter_nonlinear"]
+    tcvae = beside[beside["method"] == "beta-TCVAE"]
+    assert tcvae.loc["mig", "paper"] == paper[("beta-TCVAE", "mig")]
+    mig = results.query("method == 'beta-TCVAE' and metric == 'mig'")["value"].iloc[0]
+    assert tcvae.loc["mig", "per seed"] == f"{mig:.2f}"
+    assert f"| beta-TCVAE | mig | {tcvae.loc['mig', 'here']} | {mig:.2f} | 0.66 |" in text
+    assert mg.benchmark.against_paper(results, "prosstt_3").empty
+
+
+def test_simulated_presets_default_to_five_seeds():
+    for name in ("splatter_linear", "splatter_nonlinear", "prosstt_3", "prosstt_4", "prosstt_5"):
+        assert PRESETS[name].default_seeds == (0, 1, 2, 3, 4)
+    from michigan.cli import build_parser
+
+    assert build_parser().parse_args(["benchmark", "prosstt_3"]).seeds is None
+
+
 def test_presets_and_methods_are_listed():
     assert {
         "splatter_linear",

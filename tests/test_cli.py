@@ -25,6 +25,10 @@ def test_demo_writes_the_representation_and_a_umap(tmp_path, capsys):
     assert adata.obsm["X_tcvae"].shape == (adata.n_obs, 3)
     assert np.isfinite(adata.obsm["X_tcvae"]).all()
     assert umap_path.stat().st_size > 10_000
+    collapsed = adata.uns["tcvae_latent_activity"]["collapsed"]
+    names = ", ".join(str(j) for j in collapsed) or "none"
+    report = (tmp_path / "report.html").read_text()
+    assert f"latents collapsed to the prior (KL &lt; 0.1 nats)</th><td>{names} (of 3)" in report
 
 
 def test_train_command_writes_the_representation(tmp_path):

@@ -189,6 +189,7 @@ def _write_report(adata, outputs: DemoOutputs) -> None:
             f"{stats['rf_error']:.3f}"
         ),
         "correlation of gene means, real vs generated": f"{stats['gene_mean_correlation']:.3f}",
+        **_collapsed_row(adata),
     }
     table = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
@@ -222,3 +223,15 @@ def _write_report(adata, outputs: DemoOutputs) -> None:
         "<code>.layers['michigan_generated']</code>).</p></body></html>",
         encoding="utf-8",
     )
+
+
+def _collapsed_row(adata) -> dict[str, str]:
+    """The report's line on latents that collapsed to the prior (see TCVAE.train)."""
+    from .model._latent_activity import LATENT_ACTIVITY_KEY
+
+    if LATENT_ACTIVITY_KEY not in adata.uns:
+        return {}
+    record = adata.uns[LATENT_ACTIVITY_KEY]
+    collapsed = ", ".join(str(j) for j in record["collapsed"]) or "none"
+    label = f"latents collapsed to the prior (KL < {record['kl_threshold']:g} nats)"
+    return {label: f"{collapsed} (of {len(record['kl'])})"}

@@ -186,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
         "or kang (with --path)",
     )
     bench.add_argument("--methods", nargs="+", default=None, help="default: all")
-    bench.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    bench.add_argument(
+        "--seeds", nargs="+", type=int, default=None, help="default: 0-4 (simulations)"
+    )
     bench.add_argument("--out", default="benchmark_out", help="output folder")
     bench.add_argument(
         "--paper-sizes",

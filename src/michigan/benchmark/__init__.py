@@ -7,7 +7,8 @@
   :func:`load_preset` loads one.
 - :data:`METHODS` — PPCA, VAE, β-VAE, β-TCVAE, GMM, WGAN-GP, InfoWGAN-GP (and its
   semi-supervised variant) and MichiGAN.
-- :func:`summarize`, :func:`to_markdown` — tables from the tidy results; :func:`merge`
+- :func:`summarize`, :func:`to_markdown`, :func:`against_paper` — tables from the tidy
+  results (the last beside the paper's Table 1, :data:`PAPER_TABLE1`); :func:`merge`
   combines runs of other seeds (e.g. run side by side) into one report.
 """
 
@@ -15,14 +16,16 @@ from __future__ import annotations
 
 from ._methods import METHODS, BenchmarkSettings
 from ._presets import PRESETS, BenchmarkPreset, load_preset
-from ._report import summarize, to_markdown
+from ._report import PAPER_TABLE1, against_paper, summarize, to_markdown
 from ._run import merge, run
 
 __all__ = [
     "METHODS",
+    "PAPER_TABLE1",
     "PRESETS",
     "BenchmarkPreset",
     "BenchmarkSettings",
+    "against_paper",
     "load_preset",
     "merge",
     "run",

@@ -28,7 +28,7 @@ REAL_SPLIT = "real-split"
 def run(
     preset: str = "splatter_nonlinear",
     methods: Sequence[str] | None = None,
-    seeds: Sequence[int] = (0, 1),
+    seeds: Sequence[int] | None = None,
     out_dir: str | os.PathLike | None = "benchmark_out",
     *,
     paper_sizes: bool = False,
@@ -75,7 +75,8 @@ def run(
     methods
         Names of :data:`~michigan.benchmark.METHODS`; all by default.
     seeds
-        Seeds of the models (one run of every method per seed).
+        Seeds of the models (one run of every method per seed); the preset's
+        ``default_seeds`` by default (0–4 on the simulations, 0–1 on the real sets).
     out_dir
         Folder of the outputs; ``None`` writes nothing.
     paper_sizes
@@ -121,7 +122,7 @@ def run(
     """
     spec = get_preset(preset)
     methods = _check_methods(methods)
-    seeds = _check_seeds(seeds)
+    seeds = _check_seeds(spec.default_seeds if seeds is None else seeds)
     epochs = PAPER_EPOCHS if paper_sizes else CPU_EPOCHS
     spec, adata = load_preset(
         preset,
@@ -272,7 +273,7 @@ def _write(results, long, out_dir: Path, spec, record: dict, figures: bool) -> N
     results.to_csv(out_dir / "metrics.csv", index=False)
     long.to_csv(out_dir / "per_latent.csv", index=False)
     title = f"{spec.name}: {spec.description}"
-    (out_dir / "summary.md").write_text(to_markdown(results, title=title))
+    (out_dir / "summary.md").write_text(to_markdown(results, title=title, preset=spec.name))
     (out_dir / "settings.json").write_text(json.dumps(record, indent=2, default=str))
     if figures:
         latent_bars_figure(long, out_dir / "fig1_latent_bars.png", title=spec.name)

@@ -31,6 +31,7 @@ from ..module import (
 from ..train import TCVAETrainingPlan
 from ..train._checkpointing import CheckpointTrainRunner
 from ._fields import register_expression_fields
+from ._latent_activity import LatentActivityMixin
 from ._latent_arithmetic import DecoderArithmeticMixin
 from ._reading import GeneMatchingMixin
 from ._saved import read_saved_model
@@ -43,7 +44,12 @@ DEFAULT_MAX_EPOCHS = 100
 
 
 class TCVAE(
-    GeneMatchingMixin, DecoderArithmeticMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass
+    LatentActivityMixin,
+    GeneMatchingMixin,
+    DecoderArithmeticMixin,
+    VAEMixin,
+    UnsupervisedTrainingMixin,
+    BaseModelClass,
 ):
     """β-TCVAE (Chen et al., 2018): a disentangled representation of single-cell data.
 
@@ -216,6 +222,11 @@ class TCVAE(
         Minibatches are served from memory (:class:`~michigan.data.InMemoryDataSplitter`):
         the data are read from the AnnData once, not indexed per batch.
 
+        Afterwards the latents are diagnosed (:meth:`get_latent_activity`): the table is
+        written to ``adata.uns["tcvae_latent_activity"]`` (``activity``, ``posterior_sd``,
+        ``kl``, the indices of the ``collapsed`` latents and the ``kl_threshold``) and the
+        collapsed latents are named in the model's summary.
+
         Parameters
         ----------
         max_epochs
@@ -261,7 +272,7 @@ class TCVAE(
             "n_epochs_kl_warmup": n_epochs_kl_warmup or None,
             **(plan_kwargs or {}),
         }
-        return super().train(
+        runner = super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,
             accelerator=accelerator,
@@ -271,6 +282,8 @@ class TCVAE(
             plan_kwargs=plan_kwargs,
             **kwargs,
         )
+        self._record_latent_activity()  # adata.uns["tcvae_latent_activity"], the summary
+        return runner
 
     @torch.inference_mode()
     def decode(

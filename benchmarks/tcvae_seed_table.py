@@ -1,0 +1,28 @@
+"""Markdown tables of ``tcvae_seed_study.py`` output: per seed and mean ± SD per variant.
+
+python benchmarks/tcvae_seed_table.py benchmarks/results/tcvae_seeds/screen.jsonl
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+rows = pd.read_json(sys.argv[1], lines=True)
+ppca = rows.dropna(subset=["ppca_mig"]).groupby(["preset", "seed"])["ppca_mig"].first()
+for (preset, variant), group in rows.groupby(["preset", "variant"], sort=False):
+    group = group.sort_values("seed").dropna(axis=1, how="all")
+    group = group.assign(ppca_mig=[ppca.get((preset, s), float("nan")) for s in group["seed"]])
+    gaps = [c for c in group.columns if c.startswith("gap_") and c != "gap_library_size"]
+    columns = ["mig", "ppca_mig", "spearman_gap", *gaps]
+    names = ["MIG", "PPCA MIG", "Spearman gap", *(c.replace("_", " ") for c in gaps)]
+    print(f"\n{preset}, {variant}:\n")
+    print("| seed | " + " | ".join(names) + " | TC (nats) |")
+    print("|---|" + "---|" * (len(names) + 1))
+    for _, row in group.iterrows():
+        values = " | ".join(f"{row[c]:.3f}" for c in columns)
+        print(f"| {row['seed']} | {values} | {row['total_correlation_train']:.3f} |")
+    if len(group) > 1:
+        stats = " | ".join(f"{group[c].mean():.3f} ± {group[c].std():.3f}" for c in columns)
+        print(f"| mean ± SD | {stats} | |")
