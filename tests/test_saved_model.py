@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import torch
 
 import michigan as mg
 
@@ -49,3 +50,15 @@ def test_a_truncated_model_file_is_named(saved, tmp_path, with_adata):
 def test_an_intact_save_still_loads(saved):
     folder, adata = saved
     assert mg.TCVAE.load(folder, adata=adata).is_trained
+
+
+def test_the_fingerprint_recognises_the_same_weights_only(saved):
+    from michigan.model._saved import module_fingerprint
+
+    folder, adata = saved
+    first = mg.TCVAE.load(folder, adata=adata)
+    second = mg.TCVAE.load(folder, adata=adata)
+    assert module_fingerprint(first.module) == module_fingerprint(second.module)
+    with torch.no_grad():
+        second.module.z_mean.bias.add_(1e-3)
+    assert module_fingerprint(first.module) != module_fingerprint(second.module)

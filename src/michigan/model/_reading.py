@@ -18,7 +18,7 @@ class GeneMatchingMixin:
     other than the training data has its genes matched to the model's by name (reordered
     when they are the same set, an error naming them otherwise), and unless it was set up
     with the model's ``setup_anndata``, the model registers a light copy (the expression
-    matrix shared, or reordered, and ``.obs``), so that read-only calls such as
+    matrix shared, or reordered, ``.obs`` and ``.obsm``), so that read-only calls such as
     ``get_latent_representation`` leave the user's AnnData exactly as it was.
     """
 
@@ -49,14 +49,17 @@ class GeneMatchingMixin:
         )
 
     def _reading_copy(self, adata: AnnData, order) -> AnnData:
-        """``adata``'s expression (genes in the model's order) and ``.obs``, in a new AnnData."""
+        """A new AnnData with ``adata``'s expression (genes in the model's order) and obs.
+
+        ``.obs`` is copied; the matrix (unless reordered) and the ``.obsm`` arrays are shared.
+        """
         layer = self.adata_manager.data_registry[REGISTRY_KEYS.X_KEY].attr_key
         validate_expression(adata, layer)
         matrix = adata.X if layer is None else adata.layers[layer]
         var = adata.var
         if order is not None:
             matrix, var = matrix[:, order], var.iloc[order]
-        reading_copy = AnnData(obs=adata.obs.copy(), var=var.copy())
+        reading_copy = AnnData(obs=adata.obs.copy(), var=var.copy(), obsm=dict(adata.obsm))
         if layer is None:
             reading_copy.X = matrix
         else:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
+from torch import nn
 
 
 def saved_model_file(dir_path: str | Path, prefix: str | None = None) -> Path:
@@ -57,3 +59,21 @@ def read_saved_model(dir_path: str | Path, prefix: str | None = None) -> dict:
             "pass the folder written by model.save(...)"
         )
     return saved
+
+
+def module_fingerprint(module: nn.Module) -> str:
+    """SHA-256 of a network's parameters and buffers, to recognise the same trained weights.
+
+    A model that saves another model beside it (MichiGAN and its β-TCVAE in ``tcvae/``) can
+    store this at save time and compare it at load time, so that a foreign sub-folder is an
+    error rather than a silent mismatch.
+
+    Examples
+    --------
+    >>> module_fingerprint(model.module)[:12]
+    """
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
