@@ -1,12 +1,14 @@
-from ._gan import CODE_SOURCES, GAN_KEYS, CodeSource, CriticLoss, GANModule
+from ._gan import CODE_SOURCES, GAN_KEYS, PAPER_NETWORKS, CodeSource, CriticLoss, GANModule
 from ._gan_networks import (
     CRITIC_HIDDEN,
     GENERATOR_HIDDEN,
     N_FEATURES,
     OUTPUT_ACTIVATIONS,
+    OUTPUT_HEADS,
     PROJECTIONS,
     ExpressionHead,
     Generator,
+    LibrarySizeHead,
     ProjectionCritic,
     gradient_penalty,
 )
@@ -30,6 +32,8 @@ __all__ = [
     "NORMALIZATIONS",
     "N_FEATURES",
     "OUTPUT_ACTIVATIONS",
+    "OUTPUT_HEADS",
+    "PAPER_NETWORKS",
     "PROJECTIONS",
     "CodeSource",
     "CriticLoss",
@@ -39,6 +43,7 @@ __all__ = [
     "InfoCritic",
     "InfoGANModule",
     "KLDecomposition",
+    "LibrarySizeHead",
     "ProjectionCritic",
     "TCVAEModule",
     "decompose_kl",
