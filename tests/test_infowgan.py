@@ -100,3 +100,36 @@ def test_bad_arguments(kwargs, message):
     mg.InfoWGANGP.setup_anndata(adata, layer="counts")
     with pytest.raises(ValueError, match=message):
         mg.InfoWGANGP(adata, **kwargs)
+
+
+def test_module_prior_codes_are_standard_normal_and_fresh():
+    torch.manual_seed(0)
+    module = InfoGANModule(n_genes=12, n_code=3, n_noise=5, critic_hidden=(16,))
+    tensors = {"X": torch.ones(4000, 12)}
+    _, first = module.get_data_and_code(tensors)
+    _, second = module.get_data_and_code(tensors)
+    # N(0, I): mean 0 ± 0.05 and SD 1 ± 0.05 over 4000 draws (≥ 3.5 standard errors)
+    assert first.mean(0).abs().max() < 0.06 and (first.std(0) - 1).abs().max() < 0.06
+    assert not torch.equal(first, second)  # drawn afresh for every minibatch
+
+
+def test_supervised_term_enters_the_critic_loss_with_its_weight():
+    torch.manual_seed(0)
+    module = InfoGANModule(
+        n_genes=6, n_code=3, n_noise=2, critic_hidden=(8,), supervised_weight=2.5
+    ).eval()
+    x, fake, code = torch.rand(4, 6), torch.rand(4, 6), torch.randn(4, 3)
+    target = torch.tensor([[1.0], [0.0], [-1.0], [0.0]])
+    mask = torch.tensor([[1.0], [0.0], [1.0], [0.0]])
+    predicted = module.critic.predict_code(x)[:, :1]
+    expected = ((predicted - target) ** 2 * mask).sum() / mask.sum()
+
+    torch.manual_seed(1)  # the same interpolation for the penalty in both calls
+    without = module.critic_loss(x, fake, code, gp_lambda=10.0).loss
+    torch.manual_seed(1)
+    with_targets = module.critic_loss(x, fake, code, gp_lambda=10.0, target=target, mask=mask)
+    assert expected > 0.1
+    torch.testing.assert_close(with_targets.loss - without, 2.5 * expected)
+    # the targets travel with the minibatch to the loss, by name
+    batch = {"X": x, mg.module.GAN_KEYS.INFO_TARGET: target, mg.module.GAN_KEYS.INFO_MASK: mask}
+    assert set(module.get_loss_targets(batch)) == {"target", "mask"}

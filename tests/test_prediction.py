@@ -6,8 +6,8 @@ import pytest
 from anndata import AnnData
 
 from michigan.metrics import evaluate_prediction, r2_of_means
-from michigan.model._latent_arithmetic import balanced_delta, latent_arithmetic, plan_arithmetic
-from michigan.model._prediction import PREDICTED_CODES_KEY, LatentArithmeticMixin
+from michigan.model._latent_arithmetic import LatentArithmeticMixin
+from michigan.tl import PREDICTED_CODES_KEY, balanced_delta, latent_arithmetic, plan_arithmetic
 
 from _helpers import assert_unchanged, snapshot
 
@@ -230,7 +230,7 @@ def test_predict_pipeline_with_an_identity_generator(fake_setup, tmp_path):
     control = obs["prediction_control"].iloc[0]
     assert (adata.obs.loc[obs["source_cell"], "cell_type"] == control).all()
     assert (adata.obs.loc[obs["source_cell"], "condition"] == "P2").all()
-    assert set(obs["prediction_codes"]) == {"sample"}
+    assert set(obs["prediction_code_source"]) == {"sample"}
     assert set(obs["prediction_method"]) == {"fakemodel"}
     assert set(obs["prediction_arithmetic"]) == {"cell_type"}
     uns = predicted.uns["prediction"]
@@ -247,7 +247,7 @@ def test_predict_pipeline_with_an_identity_generator(fake_setup, tmp_path):
 
 def test_evaluate_prediction_scores_the_prediction_above_the_control(fake_setup):
     model, adata, real = fake_setup
-    predicted = model.predict(**PREDICT_KEYS, target=("A", "P2"), codes="mean", seed=0)
+    predicted = model.predict(**PREDICT_KEYS, target=("A", "P2"), code_source="mean", seed=0)
     control = adata[
         (adata.obs["cell_type"] == "A").to_numpy() & (adata.obs["condition"] == "ctrl").to_numpy()
     ]
@@ -279,7 +279,7 @@ def test_evaluate_prediction_scores_the_prediction_above_the_control(fake_setup)
         ({"target": ("Z", "P2")}, "does not occur in cell_type"),
         ({"target": ("A", "P9")}, "does not occur in condition"),
         ({"control_cell_type": "A"}, "is the target's"),
-        ({"codes": "median"}, "unknown codes"),
+        ({"code_source": "median"}, "unknown code_source"),
         ({"arithmetic": "gene"}, "unknown arithmetic"),
         ({"control_perturbation": "ctrl"}, "applies to arithmetic='perturbation'"),
         (
@@ -345,7 +345,7 @@ def test_tcvae_predict_decodes_shifted_codes_to_log_normalised_expression(tcvae)
 
     before = snapshot(tcvae.adata)
     state = torch.get_rng_state()
-    predicted = tcvae.predict(**PREDICT_KEYS, target=("A", "P2"), codes="mean", seed=0)
+    predicted = tcvae.predict(**PREDICT_KEYS, target=("A", "P2"), code_source="mean", seed=0)
     assert torch.equal(state, torch.get_rng_state())  # a seeded call leaves torch's RNG alone
     assert_unchanged(tcvae.adata, before)
     source = tcvae.adata.obs_names.get_indexer(predicted.obs["source_cell"])
@@ -359,8 +359,8 @@ def test_tcvae_predict_decodes_shifted_codes_to_log_normalised_expression(tcvae)
     )
     np.testing.assert_allclose(np.expm1(predicted.X).sum(axis=1), 1e4, rtol=1e-3)
     assert set(predicted.obs["prediction_method"]) == {"tcvae"}
-    sampled = tcvae.predict(**PREDICT_KEYS, target=("A", "P2"), codes="sample", seed=1)
-    again = tcvae.predict(**PREDICT_KEYS, target=("A", "P2"), codes="sample", seed=1)
+    sampled = tcvae.predict(**PREDICT_KEYS, target=("A", "P2"), code_source="sample", seed=1)
+    again = tcvae.predict(**PREDICT_KEYS, target=("A", "P2"), code_source="sample", seed=1)
     np.testing.assert_array_equal(sampled.X, again.X)
     assert not np.allclose(sampled.obsm[PREDICTED_CODES_KEY], codes)
     scgen = tcvae.predict(
@@ -400,7 +400,7 @@ def michigan_model():
 def test_michigan_predict_generates_from_the_shifted_codes(michigan_model):
     model = michigan_model
     before = snapshot(model.adata)
-    predicted = model.predict(**PREDICT_KEYS, target=("A", "P2"), codes="mean", seed=0)
+    predicted = model.predict(**PREDICT_KEYS, target=("A", "P2"), code_source="mean", seed=0)
     assert_unchanged(model.adata, before)
     source = model.adata.obs_names.get_indexer(predicted.obs["source_cell"])
     codes = predicted.obsm[PREDICTED_CODES_KEY]
@@ -415,7 +415,7 @@ def test_michigan_predict_generates_from_the_shifted_codes(michigan_model):
     sampled = model.predict(**PREDICT_KEYS, target=("A", "P2"), seed=3, n_cells=40)
     again = model.predict(**PREDICT_KEYS, target=("A", "P2"), seed=3, n_cells=40)
     np.testing.assert_array_equal(sampled.X, again.X)
-    assert sampled.n_obs == 40 and set(sampled.obs["prediction_codes"]) == {"sample"}
+    assert sampled.n_obs == 40 and set(sampled.obs["prediction_code_source"]) == {"sample"}
     with pytest.raises(ValueError, match="is observed"):
         model.predict(**PREDICT_KEYS, target=("C", "P2"))
     assert_unchanged(model.adata, before)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import baselines, benchmark, datasets, metrics, pl
+from . import baselines, benchmark, datasets, metrics, pl, tl
 from .model import TCVAE, WGANGP, InfoWGANGP, MichiGAN
 
 try:
@@ -23,4 +23,5 @@ __all__ = [
     "datasets",
     "metrics",
     "pl",
+    "tl",
 ]

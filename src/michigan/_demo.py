@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._normalize import log_normalize
+
 #: Layer of the demo's AnnData with the log-normalised expression (the GAN's space).
 LOG1P_LAYER = "log1p"
 #: Layer with each cell's generated counterpart.
@@ -128,8 +130,7 @@ def _michigan_stage(adata, tcvae, out: Path, outputs: DemoOutputs, max_epochs, s
 
     counts = adata.layers["counts"]
     counts = np.asarray(counts.toarray() if hasattr(counts, "toarray") else counts, np.float32)
-    library = np.maximum(counts.sum(1, keepdims=True), 1e-12)
-    adata.layers[LOG1P_LAYER] = np.log1p(counts * (1e4 / library))  # the GAN's space
+    adata.layers[LOG1P_LAYER] = log_normalize(counts)  # the GAN's space
 
     MichiGAN.setup_anndata(adata, layer="counts")
     model = MichiGAN(adata, representation=tcvae, code_source="sample")

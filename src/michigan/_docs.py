@@ -87,21 +87,6 @@ datasplitter_kwargs
 **trainer_kwargs
     Passed to the Lightning trainer (``strategy="ddp"``, ``callbacks``, ``ckpt_path``,
     ``enable_progress_bar``, ...).""",
-    "metrics_real_generated": """\
-real
-    Real cells: an AnnData, a cells × genes matrix (dense or sparse) or a DataFrame.
-generated
-    Generated cells over the same genes, in the same kind of container.
-layer
-    For AnnData inputs, the layer to read (``None``: ``.X``); both sides should be in the
-    same space (e.g. log-normalised expression).""",
-    "pl_ax_show_save": """\
-ax
-    Axes to draw on; a new figure when ``None``.
-show
-    Show the figure (``plt.show()``); otherwise return the axes.
-save
-    Path to save the figure to (any format matplotlib knows), or ``None``.""",
 }
 
 
@@ -111,14 +96,14 @@ def insert_docs(obj: F) -> F:
     Examples
     --------
     >>> @insert_docs
-    ... def plot(ax=None, show=False, save=None):
+    ... def plot(adata, layer=None, batch_key=None, labels_key=None, **kwargs):
     ...     '''Draw.
     ...
     ...     Parameters
     ...     ----------
-    ...     %(pl_ax_show_save)s
+    ...     %(setup_anndata_params)s
     ...     '''
-    >>> "Axes to draw on" in plot.__doc__
+    >>> "register_fields" in plot.__doc__
     True
     """
     doc = obj.__doc__

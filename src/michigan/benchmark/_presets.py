@@ -11,6 +11,8 @@ import numpy as np
 from anndata import AnnData
 from scipy import sparse
 
+from .._normalize import log_normalize
+
 #: Cells × genes of the simulations at CPU budgets (minutes per model on 2 cores).
 CPU_SIZE = (5_000, 1_000)
 #: Cells × genes of the paper's Splatter simulations.
@@ -99,9 +101,7 @@ def _subset(adata: AnnData, n_cells: int | None, n_genes: int | None, seed: int)
         adata = adata[rows]
     if n_genes is not None and n_genes < adata.n_vars:
         counts = sparse.csr_matrix(adata.layers["counts"], dtype=np.float64)
-        totals = np.asarray(counts.sum(axis=1)).ravel()
-        scaled = sparse.diags(1e4 / np.maximum(totals, 1.0)) @ counts
-        scaled.data = np.log1p(scaled.data)
+        scaled = log_normalize(counts, dtype=np.float64)
         mean = np.asarray(scaled.mean(axis=0)).ravel()
         variance = np.asarray(scaled.multiply(scaled).mean(axis=0)).ravel() - mean**2
         genes = np.sort(np.argsort(-variance, kind="stable")[:n_genes])

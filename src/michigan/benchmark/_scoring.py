@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics
-from ..metrics._utils import largest_gaps
+from ..metrics import largest_gaps
 from ._methods import BenchmarkData, MethodOutput
 
 #: Metrics of the codes of real cells (encoders).

@@ -16,16 +16,20 @@ from ._disentanglement import (
 )
 from ._generation import frechet_distance, gene_fidelity, inception_score, rf_error
 from ._mutual_info import mutual_info
-from ._prediction import evaluate_prediction, r2_of_means, top_de_genes
+from ._prediction import evaluate_prediction, mean_expression, r2_of_means, top_de_genes
+from ._utils import fit_pca, largest_gaps
 
 __all__ = [
     "evaluate_prediction",
     "factorvae_score",
+    "fit_pca",
     "frechet_distance",
     "gene_fidelity",
     "inception_score",
     "knn_factor_prediction",
+    "largest_gaps",
     "latent_entropy_delta",
+    "mean_expression",
     "mig",
     "mutual_info",
     "r2_of_means",

@@ -49,7 +49,7 @@ def latent_entropy_delta(
     The paper's measure of how well latent-space arithmetic predicts a held-out
     (cell type, perturbation) group: the entropy of the latents the arithmetic predicts for
     the group minus the entropy of the encoder's latents of the group's real cells. ``H`` is
-    the posterior-mixture entropy of SPEC §4 summed over latents,
+    the posterior-mixture entropy (see :func:`~michigan.metrics.mutual_info`) summed over latents,
     ``H = Σ_j −mean_i log[(1/n) Σ_m q(z_ij | x_m)]`` with one sample ``z_i ~ q(z | x_i)`` per
     cell. Without posterior variances, ``q`` is a Gaussian kernel whose per-latent width is
     Silverman's rule on the real latents, the same kernel on both sides (a Gaussian KDE).

@@ -138,7 +138,7 @@ def mutual_info(
 ) -> pd.DataFrame:
     """Normalised mutual information ``I(z_j; v_k) / H(v_k)`` of every latent and factor.
 
-    With posterior variances the latents are scored as distributions (SPEC §4): one sample
+    With posterior variances the latents are scored as distributions: one sample
     ``z_i ~ q(z | x_i)`` per cell, ``H(z_j) = -mean_i log[(1/n) Σ_m q(z_ij | x_m)]``,
     ``H(z_j | v_k) = Σ_v p(v) H(z_j | cells with v_k = v)`` and ``I = H(z_j) - H(z_j | v_k)``.
     This is the estimator to use for VAEs and probabilistic PCA: a collapsed latent whose

@@ -11,6 +11,7 @@ from anndata import AnnData
 from scipy import sparse
 from scipy.stats import linregress
 
+from ..tl import PREDICTED_CODES_KEY
 from ._arithmetic import latent_entropy_delta
 from ._generation import rf_error
 from ._utils import expression_matrix
@@ -18,11 +19,9 @@ from ._utils import expression_matrix
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-#: ``.obsm`` key where ``predict`` stores the predicted codes.
-PREDICTED_CODES_KEY = "X_predicted"
 
-
-def _mean_expression(data: AnnData, layer: str | None, what: str) -> tuple[np.ndarray, pd.Index]:
+def mean_expression(data: AnnData, layer: str | None, what: str) -> tuple[np.ndarray, pd.Index]:
+    """Mean expression of every gene over the cells of ``data``, and the genes."""
     matrix, genes = expression_matrix(data, layer, what=what)
     means = np.asarray(matrix.mean(axis=0)).ravel().astype(np.float64)
     if not np.isfinite(means).all():
@@ -194,8 +193,8 @@ def evaluate_prediction(
     ... )  # doctest: +SKIP
     >>> scores["r2_mean_top_de"], scores["rf_error"]  # doctest: +SKIP
     """
-    real_means, genes = _mean_expression(real, layer, "real")
-    predicted_means, predicted_genes = _mean_expression(predicted, predicted_layer, "predicted")
+    real_means, genes = mean_expression(real, layer, "real")
+    predicted_means, predicted_genes = mean_expression(predicted, predicted_layer, "predicted")
     if not genes.equals(predicted_genes):
         raise ValueError(
             "predicted and real cells list different genes (or another order); predict over "
@@ -211,7 +210,7 @@ def evaluate_prediction(
     real_x = expression_matrix(real, layer, what="real")[0]
     candidates = {"": (predicted, predicted_layer, predicted_means)}
     if control is not None:
-        control_means, control_genes = _mean_expression(control, layer, "control")
+        control_means, control_genes = mean_expression(control, layer, "control")
         if not genes.equals(control_genes):
             raise ValueError("control and real cells list different genes; align them first")
         candidates["_control"] = (control, layer, control_means)

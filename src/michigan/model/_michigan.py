@@ -14,7 +14,7 @@ from .._docs import insert_docs
 from .._validation import check_choice, check_positive_int
 from ..module import CODE_SOURCES, GAN_KEYS, CodeSource
 from ._gan_base import GANModelBase
-from ._prediction import LatentArithmeticMixin
+from ._latent_arithmetic import LatentArithmeticMixin
 from ._tcvae import TCVAE
 from ._traversal import TraversalMixin
 

@@ -18,14 +18,18 @@ from .._validation import (
     check_positive_int,
     validate_counts,
 )
-from ..data import InMemoryDataSplitter
-from ..data._in_memory import MIN_BATCH_SIZE
-from ..module import TCVAEModule
-from ..module._tc import TC_ESTIMATORS, TcEstimator
-from ..module._tcvae import COUNT_LIKELIHOODS, GENE_LIKELIHOODS, GeneLikelihood
+from ..data import MIN_BATCH_SIZE, InMemoryDataSplitter
+from ..module import (
+    COUNT_LIKELIHOODS,
+    GENE_LIKELIHOODS,
+    TC_ESTIMATORS,
+    GeneLikelihood,
+    TcEstimator,
+    TCVAEModule,
+)
 from ..train import TCVAETrainingPlan
 from ._fields import register_expression_fields
-from ._prediction import DecoderArithmeticMixin
+from ._latent_arithmetic import DecoderArithmeticMixin
 
 logger = logging.getLogger(__name__)
 

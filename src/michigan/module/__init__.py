@@ -15,19 +15,23 @@ from ._gan_networks import (
 from ._infogan import InfoCritic, InfoGANModule
 from ._mlp import MLP, NORMALIZATIONS
 from ._tc import (
+    TC_ESTIMATORS,
     KLDecomposition,
+    TcEstimator,
     decompose_kl,
     log_aggregate_posterior,
     mss_weight_matrix,
     pairwise_log_density,
 )
-from ._tcvae import TCVAEModule
+from ._tcvae import COUNT_LIKELIHOODS, GENE_LIKELIHOODS, GeneLikelihood, TCVAEModule
 
 __all__ = [
     "CODE_SOURCES",
+    "COUNT_LIKELIHOODS",
     "CRITIC_HIDDEN",
     "GAN_KEYS",
     "GENERATOR_HIDDEN",
+    "GENE_LIKELIHOODS",
     "MLP",
     "NORMALIZATIONS",
     "N_FEATURES",
@@ -35,10 +39,12 @@ __all__ = [
     "OUTPUT_HEADS",
     "PAPER_NETWORKS",
     "PROJECTIONS",
+    "TC_ESTIMATORS",
     "CodeSource",
     "CriticLoss",
     "ExpressionHead",
     "GANModule",
+    "GeneLikelihood",
     "Generator",
     "InfoCritic",
     "InfoGANModule",
@@ -46,6 +52,7 @@ __all__ = [
     "LibrarySizeHead",
     "ProjectionCritic",
     "TCVAEModule",
+    "TcEstimator",
     "decompose_kl",
     "gradient_penalty",
     "log_aggregate_posterior",

@@ -9,7 +9,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
-from ..metrics._utils import fit_pca
+from ..metrics import fit_pca
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from ..metrics._prediction import _mean_expression, r2_of_means, top_de_genes
+from ..metrics import mean_expression, r2_of_means, top_de_genes
 from ._embedding import ReferenceUMAP, reference_umap
 from ._utils import finish, new_axes
 
@@ -172,8 +172,8 @@ def reg_mean(
     >>> import michigan as mg
     >>> mg.pl.reg_mean(predicted, held_out, control=ctrl, layer="log1p")  # doctest: +SKIP
     """
-    real_means, real_genes = _mean_expression(real, layer, "real")
-    predicted_means, predicted_genes = _mean_expression(predicted, predicted_layer, "predicted")
+    real_means, real_genes = mean_expression(real, layer, "real")
+    predicted_means, predicted_genes = mean_expression(predicted, predicted_layer, "predicted")
     if not real_genes.equals(predicted_genes):
         raise ValueError(
             "predicted and real cells list different genes; align them first, e.g. "
