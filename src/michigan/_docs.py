@@ -38,14 +38,15 @@ labels_key
     ``target_sum`` (1e4), the total per cell before ``log1p``; ``generator_hidden`` (the
     paper's ``(256, 512, 1024)``) and ``critic_hidden`` (``(1024, 512)``), hidden widths;
     ``n_features`` (10), the width ``h`` of the critic's features; ``critic_normalization``
-    (``"layer"``; ``"none"``, or the paper's ``"batch"``, which breaks the per-sample
+    (``"none"``; ``"layer"``, or the paper's ``"batch"``, which breaks the per-sample
     gradient penalty); ``output_head`` (``"library_size"`` for log-normalised expression:
     every generated cell has the library ``target_sum``, exact zeros are reachable;
     ``"expression"`` otherwise, with ``output_activation``: ``"relu"``, ``"softplus"``, or
     ``None`` for data with negative values); ``generator_normalization`` (``"layer"``; the
-    paper's ``"batch"``); ``dropout_rate`` (0.2) of the generator's hidden layers; and the
-    further options of :class:`~michigan.module.GANModule` (``critic_dropout_rate``,
-    ``negative_slope``). The paper's generator is ``**michigan.module.PAPER_NETWORKS``.""",
+    paper's ``"batch"``); ``dropout_rate`` (0; the paper's 0.2) of the generator's hidden
+    layers; and the further options of :class:`~michigan.module.GANModule`
+    (``critic_dropout_rate``, ``negative_slope``). The paper's generator is
+    ``**michigan.module.PAPER_NETWORKS``.""",
     "gan_train_params": """\
 max_epochs
     GAN epochs (passes of the critic over the cells). The paper trained 1000, on a GPU

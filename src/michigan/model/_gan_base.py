@@ -116,10 +116,10 @@ class GANModelBase(GenerationMixin, BaseModelClass):
         generator_hidden: Sequence[int] = GENERATOR_HIDDEN,
         critic_hidden: Sequence[int] = CRITIC_HIDDEN,
         n_features: int | None = None,
-        critic_normalization: str = "layer",
+        critic_normalization: str = "none",
         output_head: str | None = None,
         output_activation: str | None = "relu",
-        dropout_rate: float = 0.2,
+        dropout_rate: float = 0.0,
         **module_kwargs,
     ) -> GANModule:
         """The model's module from the network options (the models' ``**network_kwargs``).

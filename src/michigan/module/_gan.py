@@ -116,15 +116,18 @@ class GANModule(nn.Module):
         Total per cell after normalisation (1e4, as ``sc.pp.normalize_total``).
     expression_key
         Minibatch key of the matrix the GAN learns (``"X"`` or ``GAN_KEYS.EXPRESSION``).
-    generator_hidden, critic_hidden, n_features, projection, critic_normalization
+    generator_hidden, critic_hidden, n_features, projection
         See :class:`~michigan.module.Generator` and :class:`~michigan.module.ProjectionCritic`.
     generator_normalization
         Normalisation of the generator's hidden layers: ``"layer"`` (default), ``"none"`` or
         the paper's ``"batch"``.
     dropout_rate
-        Dropout of the generator's hidden layers (0.2 in the paper).
+        Dropout of the generator's hidden layers (0; 0.2 in the paper).
     critic_dropout_rate
         Dropout of the critic's hidden layers.
+    critic_normalization
+        ``"none"`` (default, as in the measured reference configuration), ``"layer"``, or
+        the paper's ``"batch"`` (with a warning: it breaks the per-sample gradient penalty).
     negative_slope
         Slope of every LeakyReLU.
     output_head
@@ -164,9 +167,9 @@ class GANModule(nn.Module):
         critic_hidden: Sequence[int] = CRITIC_HIDDEN,
         n_features: int | None = None,
         projection: Projection = "learned",
-        critic_normalization: Normalization = "layer",
+        critic_normalization: Normalization = "none",
         generator_normalization: Normalization = "layer",
-        dropout_rate: float = 0.2,
+        dropout_rate: float = 0.0,
         critic_dropout_rate: float = 0.0,
         negative_slope: float = 0.2,
         output_head: OutputHead | None = None,
