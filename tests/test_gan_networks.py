@@ -1,9 +1,18 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from michigan.module import GAN_KEYS, GANModule, Generator, ProjectionCritic, gradient_penalty
+from michigan.module import (
+    GAN_KEYS,
+    ExpressionHead,
+    GANModule,
+    Generator,
+    LibrarySizeHead,
+    ProjectionCritic,
+    gradient_penalty,
+)
 from michigan.train import ExtrapolationStep
 
 
@@ -153,3 +162,80 @@ def test_extrapolation_step_extrapolates_and_restores():
     other.load_state_dict(state)
     for p, b in zip(other.previous, before, strict=True):
         torch.testing.assert_close(p, b)
+
+
+@pytest.mark.parametrize("target_sum", [1e4, 123.0])
+def test_library_size_head_gives_every_cell_the_target_library_and_exact_zeros(target_sum):
+    generator = Generator(
+        3, 5, 200, n_hidden=(16,), head=LibrarySizeHead(16, 200, target_sum=target_sum)
+    )
+    cells = generator(torch.randn(256, 3), torch.randn(256, 5))
+    library = torch.expm1(cells.double()).sum(1)
+    relative_error = ((library - target_sum).abs() / target_sum).max()
+    assert relative_error < 1e-3
+    assert (cells == 0).any(dim=1).all()  # every cell has exact zeros (ReLU before the sum)
+    assert cells.min() == 0
+    cells.sum().backward()  # and the head is differentiable
+    assert generator.head.linear.weight.grad.abs().sum() > 0
+
+
+def test_library_size_head_spreads_a_cell_without_signal_evenly():
+    head = LibrarySizeHead(4, 10, target_sum=100.0)
+    with torch.no_grad():
+        head.linear.weight.zero_()
+        head.linear.bias.fill_(-1.0)  # every gene's ReLU is 0
+    torch.testing.assert_close(head(torch.randn(3, 4)), torch.full((3, 10), float(np.log1p(10))))
+
+
+def test_module_picks_the_library_size_head_for_log_normalised_data():
+    assert isinstance(GANModule(20, 2, 3).generator.head, LibrarySizeHead)
+    processed = GANModule(20, 2, 3, log_normalize=False, output_activation=None)
+    assert isinstance(processed.generator.head, ExpressionHead)
+    old = GANModule(20, 2, 3, output_head="expression")
+    assert isinstance(old.generator.head, ExpressionHead)
+    with pytest.raises(ValueError, match="output_head"):
+        GANModule(20, 2, 3, output_head="softmax")
+
+
+def test_generator_average_follows_its_formula_and_generates():
+    module = GANModule(6, 2, 3, generator_hidden=(8,), dropout_rate=0.0)
+    code, noise = torch.randn(5, 2), torch.randn(5, 3)
+    torch.testing.assert_close(module.generate(code, noise), module.generator(code, noise))
+    expected = None
+    decay = 0.9
+    for step in range(12):
+        with torch.no_grad():  # a stand-in for an optimiser step
+            for parameter in module.generator.parameters():
+                parameter.add_(torch.randn_like(parameter))
+        live = [p.detach().clone() for p in module.generator.parameters()]
+        used = module.update_generator_average(decay)
+        assert used == pytest.approx(min(decay, step / (step + 9)))
+        expected = (
+            live
+            if expected is None
+            else [used * e + (1 - used) * p for e, p in zip(expected, live, strict=True)]
+        )
+        for got, want in zip(module.generator_average.parameters(), expected, strict=True):
+            torch.testing.assert_close(got, want)
+    assert int(module.average_steps) == 12
+    averaged = module.generate(code, noise)
+    torch.testing.assert_close(averaged, module.generator_average(code, noise))
+    assert not torch.allclose(averaged, module.generator(code, noise))
+    module.reset_generator_average()
+    torch.testing.assert_close(module.generate(code, noise), module.generator(code, noise))
+
+
+def test_state_saved_without_the_average_loads_with_the_live_weights():
+    module = GANModule(6, 2, 3, generator_hidden=(8,))
+    old_state = {
+        key: value
+        for key, value in module.state_dict().items()
+        if not key.startswith("generator_average.") and key != "average_steps"
+    }
+    restored = GANModule(6, 2, 3, generator_hidden=(8,))
+    restored.load_state_dict(old_state)
+    for a, b in zip(
+        restored.generator_average.parameters(), module.generator.parameters(), strict=True
+    ):
+        torch.testing.assert_close(a, b)
+    assert int(restored.average_steps) == 0

@@ -128,7 +128,9 @@ def test_conditional_generation_follows_the_code_and_wgan_ignores_it():
     assert np.bincount(nearest, minlength=n_clusters).min() > 0.1 * len(cells)
 
 
-def test_defaults_train_both_stages_and_generate():
+def test_defaults_train_both_stages_and_generate(monkeypatch):
+    # the default budget is GAN_MAX_STEPS generator steps (3000: minutes, too long for a test)
+    monkeypatch.setattr(mg.model._gan_base, "GAN_MAX_STEPS", 12)
     scvi.settings.seed = 0
     adata = _counts(n_cells=100, n_genes=16)
     mg.MichiGAN.setup_anndata(adata)
@@ -136,11 +138,64 @@ def test_defaults_train_both_stages_and_generate():
     model.train()
     assert model.tcvae.is_trained and model.is_trained
     assert model.module.generator.hidden[0].in_features == 128  # 10 latents + 118 noise
-    assert len(model.history["wasserstein_train"]) == 30
+    plan = model.trainer.lightning_module
+    assert (plan.generator_steps, plan.critic_steps) == (12, 24)  # n_critic = 2
+    assert len(model.history["wasserstein_train"]) == 24  # one minibatch an epoch
+    assert int(model.module.average_steps) == 12  # the moving average generates
+    assert isinstance(model.module.generator.head, mg.module.LibrarySizeHead)
+    assert model.realism_monitor_.distances  # evaluated at the end of training
     cells = model.generate(n_samples=7, seed=0)
     assert cells.shape == (7, 16) and cells.obsm["X_michigan"].shape == (7, 10)
     assert (cells.X >= 0).all()
+    np.testing.assert_allclose(np.expm1(cells.X.astype(np.float64)).sum(1), 1e4, rtol=1e-3)
     assert list(cells.var_names) == list(adata.var_names)
+
+
+def test_max_steps_counts_generator_steps_and_max_time_reaches_lightning():
+    adata = _counts(n_cells=60)
+    mg.WGANGP.setup_anndata(adata, layer="counts")
+    model = mg.WGANGP(adata, **TINY)
+    model.train(max_steps=5, max_time={"minutes": 1}, batch_size=16, n_critic=3, **QUIET)
+    plan = model.trainer.lightning_module
+    assert (plan.generator_steps, plan.critic_steps) == (5, 15)
+    timer = next(c for c in model.trainer.callbacks if isinstance(c, pl.callbacks.Timer))
+    assert timer._duration == 60
+    model.train(max_steps=2, max_epochs=1, batch_size=16, n_critic=1, **QUIET)  # 4 batches
+    assert model.trainer.lightning_module.generator_steps == 2  # the first budget stops it
+    model.train(max_time="00:00:00:30", max_epochs=1, batch_size=30, monitor=False, **QUIET)
+    assert model.trainer.lightning_module.generator_steps == 1  # 2 batches, n_critic = 2
+    for bad in ("10 minutes", "00:10:00", {"minute": 1}, 10):
+        with pytest.raises(ValueError, match="max_time"):
+            model.train(max_time=bad)
+
+
+def test_generated_counts_are_integers_with_libraries_drawn_from_the_data(trained):
+    model, adata = trained
+    libraries = adata.layers["counts"].sum(1)
+    cells = model.generate(n_samples=200, seed=3, counts=True)
+    counts = cells.layers["counts"]
+    np.testing.assert_array_equal(counts, np.round(counts))
+    assert counts.min() >= 0
+    np.testing.assert_array_equal(counts.sum(1), cells.obs["library_size"])
+    assert set(cells.obs["library_size"]) <= set(np.rint(libraries).astype(int))
+    assert cells.obs["library_size"].nunique() > 10  # drawn, not one library for all
+    # genes the generator zeroes get no counts
+    assert (counts[cells.X == 0] == 0).all()
+    again = model.generate(n_samples=200, seed=3, counts=True)
+    np.testing.assert_array_equal(again.layers["counts"], counts)
+
+
+def test_counts_need_log_normalised_output():
+    adata = _counts(n_cells=30)
+    adata.obsm["X_code"] = np.zeros((30, 2), dtype=np.float32)
+    adata.layers["scaled"] = adata.X - adata.X.mean(0)
+    mg.MichiGAN.setup_anndata(adata, layer="counts")
+    model = mg.MichiGAN(
+        adata, representation="X_code", gan_layer="scaled", output_activation=None, **TINY
+    )
+    model.train(max_steps=1, batch_size=16, monitor=False, **QUIET)
+    with pytest.raises(ValueError, match="counts=True"):
+        model.generate(n_samples=3, counts=True)
 
 
 def test_generate_from_codes_cells_and_training_codes(trained):

@@ -220,3 +220,68 @@ def test_counters_and_extrapolation_memory_go_into_checkpoints():
     )
     for a, b in pairs:
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize(("n_critic", "generator_steps"), [(2, 7), (5, 3), (1, 10)])
+def test_optimizer_steps_stop_lightning_after_that_many_generator_steps(n_critic, generator_steps):
+    plan = WGANTrainingPlan(_module(), n_critic=n_critic)
+    trainer = pl.Trainer(
+        max_steps=plan.optimizer_steps(generator_steps),
+        max_epochs=-1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(plan, train_dataloaders=_loader(12, 4))  # 3 critic steps per epoch
+    assert plan.generator_steps == generator_steps
+    assert plan.critic_steps == generator_steps * n_critic
+
+
+def test_plan_averages_the_generator_after_every_generator_step():
+    module = _module()
+    seen = []
+
+    class Record(pl.Callback):
+        def on_train_batch_end(self, trainer, plan, outputs, batch, batch_idx):
+            seen.append((plan.generator_steps, int(plan.module.average_steps)))
+
+    plan = WGANTrainingPlan(module, n_critic=2, ema_decay=0.9, lr_generator=1e-2)
+    _fit(plan, _loader(40, 4), callbacks=[Record()])
+    assert all(steps == averaged for steps, averaged in seen)
+    assert plan.generator_steps == 5 == int(module.average_steps)
+    code, noise = torch.randn(3, N_CODE), torch.randn(3, N_NOISE)
+    torch.testing.assert_close(module.generate(code, noise), module.generator_average(code, noise))
+    assert not torch.allclose(module.generate(code, noise), module.generator(code, noise))
+
+
+def test_without_ema_cells_come_from_the_trained_generator():
+    module = _module()
+    _fit(WGANTrainingPlan(module, n_critic=2), _loader(16, 4))  # averaged by default
+    assert int(module.average_steps) == 2
+    plan = WGANTrainingPlan(module, n_critic=2, ema_decay=None)
+    _fit(plan, _loader(16, 4))
+    assert int(module.average_steps) == 0
+    code, noise = torch.randn(3, N_CODE), torch.randn(3, N_NOISE)
+    torch.testing.assert_close(module.generate(code, noise), module.generator(code, noise))
+    with pytest.raises(ValueError, match="ema_decay"):
+        WGANTrainingPlan(_module(), ema_decay=1.0)
+
+
+def test_losses_of_a_partial_last_epoch_are_logged():
+    plan = WGANTrainingPlan(_module(), n_critic=2)
+    trainer = pl.Trainer(
+        max_steps=plan.optimizer_steps(1),
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(plan, train_dataloaders=_loader(40, 4))  # stops after 2 of 10 batches
+    assert {"wasserstein_train", "generator_loss_train"} <= set(trainer.callback_metrics)

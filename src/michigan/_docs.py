@@ -38,25 +38,44 @@ labels_key
     ``target_sum`` (1e4), the total per cell before ``log1p``; ``generator_hidden`` (the
     paper's ``(256, 512, 1024)``) and ``critic_hidden`` (``(1024, 512)``), hidden widths;
     ``n_features`` (10), the width ``h`` of the critic's features; ``critic_normalization``
-    (``"layer"``; ``"none"``, or the paper's ``"batch"``, which breaks the per-sample
-    gradient penalty); ``output_activation`` (``"relu"``; ``"softplus"``, or ``None`` for data
-    with negative values); ``dropout_rate`` (0.2) of the generator's hidden layers; and the
-    further options of :class:`~michigan.module.GANModule` (``generator_normalization``,
-    ``critic_dropout_rate``, ``negative_slope``).""",
+    (``"none"``; ``"layer"``, or the paper's ``"batch"``, which breaks the per-sample
+    gradient penalty); ``output_head`` (``"library_size"`` for log-normalised expression:
+    every generated cell has the library ``target_sum``, exact zeros are reachable;
+    ``"expression"`` otherwise, with ``output_activation``: ``"relu"``, ``"softplus"``, or
+    ``None`` for data with negative values); ``generator_normalization`` (``"layer"``; the
+    paper's ``"batch"``); ``dropout_rate`` (0; the paper's 0.2) of the generator's hidden
+    layers; and the further options of :class:`~michigan.module.GANModule`
+    (``critic_dropout_rate``, ``negative_slope``). The paper's generator is
+    ``**michigan.module.PAPER_NETWORKS``.""",
     "gan_train_params": """\
 max_epochs
-    GAN epochs (passes of the critic over the cells); defaults to 30 (minutes for 10,000
-    cells on a 2-core CPU). The paper trained 1000 (``max_epochs=1000``, on a GPU).
+    GAN epochs (passes of the critic over the cells). The paper trained 1000, on a GPU
+    (``**michigan.train.PAPER_TRAINING``).
+max_steps
+    Generator steps (the critic takes ``n_critic`` steps per generator step). Without any
+    budget: 3000, about ten minutes for 10,000 cells × 2,000 genes on a 2-core CPU.
+max_time
+    Wall-time budget: ``"DD:HH:MM:SS"`` (e.g. ``"00:00:10:00"``), a
+    :class:`~datetime.timedelta` or a dict such as ``{"minutes": 10}``.
 batch_size
     Cells per minibatch (at least 3).
 n_critic
-    Critic steps per generator step (5 in the paper).
+    Critic steps per generator step, each on a fresh minibatch (2; the paper's 5).
 lr_generator, lr_critic
-    Adam learning rates of the two networks (the paper: around 1e-4 to 5e-4).
+    Adam learning rates: 1e-4 and 4e-4 (two time-scales; the paper: one rate, around 1e-4
+    to 5e-4).
 betas
     Adam's ``(β₁, β₂)``.
 gp_lambda
     Weight of the gradient penalty.
+ema_decay
+    Decay of the exponential moving average of the generator's weights that generates
+    cells (0.99); ``None`` generates with the trained weights themselves, as the paper did.
+monitor
+    ``True``: a :class:`~michigan.train.RealismMonitor` with its defaults (the Fréchet
+    distance of generated to real cells every 200 generator steps in
+    ``history["frechet_distance"]``; the best generator is kept); a ``RealismMonitor`` to
+    configure it (e.g. early stopping with ``patience=5``); ``False``: none.
 extrapolation
     Use the extrapolation step of Yadav et al. (2018; their "prediction method", named by
     the MichiGAN paper, whose code ran plain Adam).

@@ -8,13 +8,65 @@ import numpy as np
 import pandas as pd
 import torch
 from anndata import AnnData
+from scvi import REGISTRY_KEYS
 
-from .._validation import check_positive_int
+from .._validation import check_positive_int, get_matrix
 
 #: ``.obsm`` key of the codes of generated cells (and the usual key of a model's codes).
 CODES_KEY = "X_michigan"
 #: ``.uns`` key of the settings of generated cells.
 GENERATION_UNS_KEY = "michigan"
+
+
+def sample_counts(
+    expression: np.ndarray,
+    library_sizes: np.ndarray,
+    rng: np.random.Generator,
+    chunk_size: int = 1024,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer counts from log-normalised profiles, with library sizes drawn from real ones.
+
+    Each cell draws a library ``L`` from ``library_sizes`` (with replacement) and its counts
+    from ``Multinomial(L, p)`` with ``p = expm1(x) / Σ_genes expm1(x)``: its counts sum to
+    ``L`` exactly. A cell whose profile is all zero gets a uniform ``p``.
+
+    Parameters
+    ----------
+    expression
+        Log-normalised cells × genes, ``log1p(target_sum · x / Σx)``.
+    library_sizes
+        Library sizes (total counts) of real cells to draw from.
+    rng
+        Random generator of the draws.
+    chunk_size
+        Cells drawn at a time (bounds the float64 working memory).
+
+    Returns
+    -------
+    The drawn library sizes (``int64``, one per cell) and the counts (``float32`` holding
+    integers, cells × genes).
+
+    Examples
+    --------
+    >>> x = np.log1p(np.array([[5000.0, 5000.0, 0.0]]))
+    >>> library, counts = sample_counts(x, np.array([100.0]), np.random.default_rng(0))
+    >>> int(library[0]), int(counts.sum()), float(counts[0, 2])
+    (100, 100, 0.0)
+    """
+    library_sizes = np.rint(np.asarray(library_sizes, dtype=np.float64)).astype(np.int64)
+    if library_sizes.size == 0 or library_sizes.min() < 0:
+        raise ValueError("library_sizes must be non-empty and non-negative (total counts)")
+    n_cells = expression.shape[0]
+    library = rng.choice(library_sizes, size=n_cells, replace=True)
+    counts = np.zeros(expression.shape, dtype=np.float32)
+    for start in range(0, n_cells, chunk_size):
+        stop = min(start + chunk_size, n_cells)
+        profile = np.expm1(np.clip(np.asarray(expression[start:stop], dtype=np.float64), 0, None))
+        totals = profile.sum(axis=1, keepdims=True)
+        profile = np.where(totals > 0, profile / np.where(totals > 0, totals, 1), 1.0)
+        profile /= profile.sum(axis=1, keepdims=True)
+        counts[start:stop] = rng.multinomial(library[start:stop], profile)
+    return library, counts
 
 
 class GenerationMixin:
@@ -93,6 +145,7 @@ class GenerationMixin:
         inplace: bool = False,
         key_added: str = "michigan_generated",
         batch_size: int = 1024,
+        counts: bool = False,
     ) -> AnnData:
         """Generate cells from codes, from the codes of real cells, or from the model's codes.
 
@@ -119,18 +172,28 @@ class GenerationMixin:
             Layer written with ``inplace=True``.
         batch_size
             Cells generated at a time.
+        counts
+            Also sample integer counts into ``.layers["counts"]``: each cell draws a library
+            size from those of the training cells (its registered counts) and its counts from
+            a multinomial over the genes with the generated profile ``expm1(x) / Σ expm1(x)``,
+            so its counts sum to the drawn library exactly (in ``.obs["library_size"]``).
+            Such cells go through ``sc.pp.normalize_total`` and ``sc.pp.log1p`` like real
+            ones. Needs a model that generates log-normalised expression.
 
         Returns
         -------
         AnnData of the generated cells: expression in ``.X`` (the space the GAN learned, see
         the class docs), codes in ``.obsm["X_michigan"]``, their provenance in ``.obs``
         (``generated_from``, and ``source_cell`` or ``code_index``), settings in
-        ``.uns["michigan"]``.
+        ``.uns["michigan"]``; with ``counts=True`` also ``.layers["counts"]`` and
+        ``.obs["library_size"]``.
 
         Examples
         --------
         >>> cells = model.generate(n_samples=3000, seed=0)
         >>> twins = model.generate(adata=adata, inplace=True)  # adata.layers["michigan_generated"]
+        >>> cells = model.generate(n_samples=3000, seed=0, counts=True)
+        >>> sc.pp.normalize_total(cells, layer="counts")  # like real counts
         """
         if codes is not None and self.module.n_code == 0:
             raise TypeError(
@@ -141,6 +204,8 @@ class GenerationMixin:
             raise ValueError("pass either codes or adata (to use its cells' codes), not both")
         if inplace and adata is None:
             raise ValueError("inplace=True writes to adata.layers: pass adata=...")
+        if counts:
+            self._check_counts_possible()
         seed = self._resolve_seed(seed)
         rng = np.random.default_rng(seed)
         if codes is not None:
@@ -165,6 +230,16 @@ class GenerationMixin:
             codes, obs = self._sample_codes(n_cells, rng)
         expression = self._generate_expression(codes, n_cells, seed, batch_size)
         cells = self._cells(expression, obs, codes, {"seed": seed, **self._generation_uns()})
+        if counts:
+            library, sampled = sample_counts(
+                expression, self._training_library_sizes(), np.random.default_rng([seed, 1])
+            )
+            cells.layers["counts"] = sampled
+            cells.obs["library_size"] = library
+            cells.uns[GENERATION_UNS_KEY]["counts"] = (
+                "multinomial over the generated profile; library sizes drawn from the "
+                "training cells'"
+            )
         if inplace:
             adata.layers[key_added] = expression
         return cells
@@ -191,6 +266,21 @@ class GenerationMixin:
         if not chunks:
             return np.zeros((0, module.n_genes), dtype=np.float32)
         return torch.cat(chunks).numpy()
+
+    def _check_counts_possible(self) -> None:
+        module = self.module
+        if not (module.log_normalize or module.output_head == "library_size"):
+            raise ValueError(
+                "counts=True samples counts from log-normalised expression, but this model "
+                f"learns {self.expression_}; train on counts (log_normalize=True) or with "
+                "output_head='library_size', or drop counts"
+            )
+
+    def _training_library_sizes(self) -> np.ndarray:
+        """Total registered counts of every training cell."""
+        layer = self.adata_manager.data_registry[REGISTRY_KEYS.X_KEY].attr_key
+        matrix = get_matrix(self.adata, layer)
+        return np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
 
     @staticmethod
     def _resolve_seed(seed: int | None) -> int:

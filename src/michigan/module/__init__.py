@@ -1,12 +1,14 @@
-from ._gan import CODE_SOURCES, GAN_KEYS, CodeSource, CriticLoss, GANModule
+from ._gan import CODE_SOURCES, GAN_KEYS, PAPER_NETWORKS, CodeSource, CriticLoss, GANModule
 from ._gan_networks import (
     CRITIC_HIDDEN,
     GENERATOR_HIDDEN,
     N_FEATURES,
     OUTPUT_ACTIVATIONS,
+    OUTPUT_HEADS,
     PROJECTIONS,
     ExpressionHead,
     Generator,
+    LibrarySizeHead,
     ProjectionCritic,
     gradient_penalty,
 )
@@ -34,6 +36,8 @@ __all__ = [
     "NORMALIZATIONS",
     "N_FEATURES",
     "OUTPUT_ACTIVATIONS",
+    "OUTPUT_HEADS",
+    "PAPER_NETWORKS",
     "PROJECTIONS",
     "TC_ESTIMATORS",
     "CodeSource",
@@ -45,6 +49,7 @@ __all__ = [
     "InfoCritic",
     "InfoGANModule",
     "KLDecomposition",
+    "LibrarySizeHead",
     "ProjectionCritic",
     "TCVAEModule",
     "TcEstimator",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Literal, NamedTuple
 
 import torch
@@ -13,13 +15,28 @@ from .._normalize import TARGET_SUM, log_normalize
 from ._gan_networks import (
     CRITIC_HIDDEN,
     GENERATOR_HIDDEN,
+    OUTPUT_HEADS,
+    ExpressionHead,
     Generator,
+    LibrarySizeHead,
     OutputActivation,
+    OutputHead,
     Projection,
     ProjectionCritic,
     gradient_penalty,
 )
 from ._mlp import Normalization
+
+#: Network options of the paper's generator (``MichiGAN(adata, **PAPER_NETWORKS)``): batch
+#: norm and dropout 0.2 on its hidden layers, a ReLU output without the library-size head.
+PAPER_NETWORKS = MappingProxyType(
+    {
+        "generator_normalization": "batch",
+        "dropout_rate": 0.2,
+        "output_head": "expression",
+        "output_activation": "relu",
+    }
+)
 
 CodeSource = Literal["mean", "sample"]
 #: How a cell's code is read from its posterior: its mean, or a fresh draw every minibatch.
@@ -99,18 +116,36 @@ class GANModule(nn.Module):
         Total per cell after normalisation (1e4, as ``sc.pp.normalize_total``).
     expression_key
         Minibatch key of the matrix the GAN learns (``"X"`` or ``GAN_KEYS.EXPRESSION``).
-    generator_hidden, critic_hidden, n_features, projection, critic_normalization
+    generator_hidden, critic_hidden, n_features, projection
         See :class:`~michigan.module.Generator` and :class:`~michigan.module.ProjectionCritic`.
     generator_normalization
-        Normalisation of the generator's hidden layers (``"batch"``, as in the paper).
+        Normalisation of the generator's hidden layers: ``"layer"`` (default), ``"none"`` or
+        the paper's ``"batch"``.
     dropout_rate
-        Dropout of the generator's hidden layers (0.2 in the paper).
+        Dropout of the generator's hidden layers (0; 0.2 in the paper).
     critic_dropout_rate
         Dropout of the critic's hidden layers.
+    critic_normalization
+        ``"none"`` (default, as in the measured reference configuration), ``"layer"``, or
+        the paper's ``"batch"`` (with a warning: it breaks the per-sample gradient penalty).
     negative_slope
         Slope of every LeakyReLU.
+    output_head
+        ``"library_size"``: a :class:`~michigan.module.LibrarySizeHead` (every generated cell
+        has the library ``target_sum`` before ``log1p``; for log-normalised expression);
+        ``"expression"``: an :class:`~michigan.module.ExpressionHead` with
+        ``output_activation`` (for processed layers, e.g. with negative values). ``None``
+        picks ``"library_size"`` when ``log_normalize``, else ``"expression"``.
     output_activation
-        See :class:`~michigan.module.ExpressionHead`.
+        See :class:`~michigan.module.ExpressionHead` (``output_head="expression"`` only).
+
+    Notes
+    -----
+    The module also holds ``generator_average``, an exponential moving average of the
+    generator's weights that the training plan updates after every generator step
+    (:meth:`update_generator_average`, when its ``ema_decay`` is set). :meth:`generate`
+    uses it once it has been updated (``average_steps > 0``), the live generator otherwise;
+    it is saved and checkpointed with the module.
 
     Examples
     --------
@@ -132,11 +167,12 @@ class GANModule(nn.Module):
         critic_hidden: Sequence[int] = CRITIC_HIDDEN,
         n_features: int | None = None,
         projection: Projection = "learned",
-        critic_normalization: Normalization = "layer",
-        generator_normalization: Normalization = "batch",
-        dropout_rate: float = 0.2,
+        critic_normalization: Normalization = "none",
+        generator_normalization: Normalization = "layer",
+        dropout_rate: float = 0.0,
         critic_dropout_rate: float = 0.0,
         negative_slope: float = 0.2,
+        output_head: OutputHead | None = None,
         output_activation: OutputActivation = "relu",
     ):
         super().__init__()
@@ -149,6 +185,19 @@ class GANModule(nn.Module):
         self.log_normalize = log_normalize
         self.target_sum = target_sum
         self.expression_key = expression_key
+        if output_head is None:
+            output_head = "library_size" if log_normalize else "expression"
+        if output_head not in OUTPUT_HEADS:
+            raise ValueError(
+                f"unknown output_head {output_head!r}; choose one of {', '.join(OUTPUT_HEADS)}"
+            )
+        self.output_head = output_head
+        last_hidden = tuple(generator_hidden)[-1] if len(generator_hidden) else n_code + n_noise
+        head = (
+            LibrarySizeHead(last_hidden, n_genes, target_sum)
+            if output_head == "library_size"
+            else ExpressionHead(last_hidden, n_genes, output_activation)
+        )
         self.generator = Generator(
             n_code,
             n_noise,
@@ -157,8 +206,10 @@ class GANModule(nn.Module):
             dropout_rate=dropout_rate,
             normalization=generator_normalization,
             negative_slope=negative_slope,
-            output_activation=output_activation,
+            head=head,
         )
+        self.generator_average = copy.deepcopy(self.generator).requires_grad_(False)
+        self.register_buffer("average_steps", torch.zeros((), dtype=torch.long))
         self.critic = ProjectionCritic(
             n_genes,
             n_code,
@@ -214,9 +265,58 @@ class GANModule(nn.Module):
         """Generated cells ``G(z, n)`` for codes (or ``n`` unconditional cells), fresh noise."""
         return self.generator(code, self.sample_noise(n))
 
+    @property
+    def sampling_generator(self) -> Generator:
+        """What :meth:`generate` uses: the moving average once updated, else the live generator."""
+        return self.generator_average if int(self.average_steps) > 0 else self.generator
+
     def generate(self, code: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
-        """Generated expression for codes and noise."""
-        return self.generator(code, noise)
+        """Generated expression for codes and noise (by :attr:`sampling_generator`)."""
+        return self.sampling_generator(code, noise)
+
+    @torch.no_grad()
+    def update_generator_average(self, decay: float) -> float:
+        """One step of the moving average of the generator's weights; returns the decay used.
+
+        ``θ̄ ← d·θ̄ + (1 − d)·θ`` with ``d = min(decay, t / (t + 9))``, ``t`` the number of
+        updates so far (``average_steps``): the first update copies the live weights
+        (``d = 0``) and the warm-up keeps early averages from holding on to old weights.
+        Buffers (batch-norm statistics) are copied.
+
+        Parameters
+        ----------
+        decay
+            The decay ``d`` once warmed up, in ``[0, 1)`` (e.g. 0.99).
+        """
+        steps = int(self.average_steps)
+        used = min(float(decay), steps / (steps + 9))
+        if used <= 0:
+            self.generator_average.load_state_dict(self.generator.state_dict())
+        else:
+            for averaged, live in zip(
+                self.generator_average.parameters(), self.generator.parameters(), strict=True
+            ):
+                averaged.lerp_(live, 1 - used)
+            for averaged, live in zip(
+                self.generator_average.buffers(), self.generator.buffers(), strict=True
+            ):
+                averaged.copy_(live)
+        self.average_steps += 1
+        return used
+
+    def reset_generator_average(self) -> None:
+        """Forget the moving average: :meth:`generate` uses the live generator again."""
+        self.average_steps.zero_()
+
+    def load_state_dict(self, state_dict: Mapping, strict: bool = True, assign: bool = False):
+        """Load weights; a state saved without the moving average (by an earlier version) too."""
+        if not any(key.startswith("generator_average.") for key in state_dict):
+            state_dict = dict(state_dict)
+            for key, value in list(state_dict.items()):
+                if key.startswith("generator."):
+                    state_dict["generator_average." + key.removeprefix("generator.")] = value
+            state_dict.setdefault("average_steps", torch.zeros((), dtype=torch.long))
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def critic_loss(
         self,

@@ -17,6 +17,9 @@ from ._mlp import MLP, NORMALIZATIONS, Normalization
 OutputActivation = Literal["relu", "softplus"] | None
 #: Output activations of the generator (``None``: linear).
 OUTPUT_ACTIVATIONS = ("relu", "softplus", None)
+OutputHead = Literal["library_size", "expression"]
+#: Output heads of the generator: :class:`LibrarySizeHead` or :class:`ExpressionHead`.
+OUTPUT_HEADS = ("library_size", "expression")
 Projection = Literal["learned", "identity"]
 #: Forms of the critic's projection matrix ``V``.
 PROJECTIONS = ("learned", "identity")
@@ -68,12 +71,57 @@ class ExpressionHead(nn.Module):
         return self.activation(self.linear(hidden))
 
 
+class LibrarySizeHead(nn.Module):
+    """The generator's output head for log-normalised expression: every cell has the library.
+
+    ``y = ReLU(W h + b)``, ``y ← target_sum · y / Σ_genes y``, output ``log1p(y)``: each
+    generated cell's ``expm1`` sums to ``target_sum`` (as after ``sc.pp.normalize_total``) by
+    construction, and a gene is exactly 0 wherever its ReLU is (so zeros are reachable, unlike
+    with a softmax). A cell whose ReLU is zero for every gene (rare; it has no gradient
+    either) gets ``target_sum`` spread evenly over the genes.
+
+    Parameters
+    ----------
+    n_input
+        Width of the last hidden layer.
+    n_output
+        Number of genes.
+    target_sum
+        The library of every generated cell before ``log1p`` (1e4, as ``normalize_total``).
+
+    Examples
+    --------
+    >>> head = LibrarySizeHead(n_input=32, n_output=100, target_sum=1e4)
+    >>> cells = head(torch.randn(4, 32))
+    >>> torch.expm1(cells.double()).sum(1).round()
+    tensor([10000., 10000., 10000., 10000.], dtype=torch.float64)
+    """
+
+    def __init__(self, n_input: int, n_output: int, target_sum: float = 1e4):
+        super().__init__()
+        if not target_sum > 0:
+            raise ValueError(f"target_sum must be a positive number, got {target_sum}")
+        self.linear = nn.Linear(n_input, n_output)
+        self.target_sum = float(target_sum)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Log-normalised expression of shape ``(n, n_output)`` from the last hidden layer."""
+        weights = torch.relu(self.linear(hidden))
+        total = weights.sum(-1, keepdim=True)
+        empty = total <= 0
+        if bool(empty.any()):
+            weights = torch.where(empty, torch.ones_like(weights), weights)
+            total = weights.sum(-1, keepdim=True)
+        return torch.log1p(weights * (self.target_sum / total))
+
+
 class Generator(nn.Module):
     """Maps a code and noise to an expression profile.
 
     ``[code, noise] → hidden layers → head``, every hidden layer ``Linear → normalisation →
     LeakyReLU → Dropout`` (:class:`~michigan.module.MLP`), the head an
-    :class:`ExpressionHead` unless another is given.
+    :class:`ExpressionHead` unless another is given (the GAN models give a
+    :class:`LibrarySizeHead` for log-normalised expression).
 
     Parameters
     ----------

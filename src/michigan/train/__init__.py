@@ -1,13 +1,24 @@
 from ..module import gradient_penalty  # kept here for code written against 0.x
 from ._extrapolation_step import ExtrapolationStep
 from ._gan_trainer import GANTrainer, GANTrainRunner, gan_strategy
+from ._realism_monitor import (
+    MONITOR_EVERY_N_STEPS,
+    MONITOR_KEY,
+    MONITOR_N_CELLS,
+    MONITOR_N_PCS,
+    RealismMonitor,
+)
 from ._tcvae_plan import TCVAETrainingPlan
 from ._wgan_plan import (
     ADAM_BETAS,
+    CRITIC_LEARNING_RATE,
+    EMA_DECAY,
     GAN_LEARNING_RATE,
     GAN_MAX_EPOCHS,
+    GAN_MAX_STEPS,
     GP_LAMBDA,
     N_CRITIC,
+    PAPER_TRAINING,
     WGANTrainingPlan,
 )
 
@@ -16,13 +27,22 @@ PredictionStep = ExtrapolationStep
 
 __all__ = [
     "ADAM_BETAS",
+    "CRITIC_LEARNING_RATE",
+    "EMA_DECAY",
     "GAN_LEARNING_RATE",
     "GAN_MAX_EPOCHS",
+    "GAN_MAX_STEPS",
     "GP_LAMBDA",
+    "MONITOR_EVERY_N_STEPS",
+    "MONITOR_KEY",
+    "MONITOR_N_CELLS",
+    "MONITOR_N_PCS",
     "N_CRITIC",
+    "PAPER_TRAINING",
     "ExtrapolationStep",
     "GANTrainRunner",
     "GANTrainer",
+    "RealismMonitor",
     "TCVAETrainingPlan",
     "WGANTrainingPlan",
     "gan_strategy",
