@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from math import ceil
 
-from .data._in_memory import MIN_BATCH_SIZE
+from .data import MIN_BATCH_SIZE
 
 #: The training fraction scvi-tools' data splitter uses when none is given.
 DEFAULT_TRAIN_SIZE = 0.9

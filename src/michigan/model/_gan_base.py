@@ -15,6 +15,7 @@ from scvi import REGISTRY_KEYS
 from scvi.model._utils import use_distributed_sampler
 from scvi.model.base import BaseModelClass
 
+from .._data_size import check_enough_cells
 from .._docs import insert_docs
 from .._normalize import TARGET_SUM
 from .._validation import check_choice, check_positive_int, get_matrix, validate_expression
@@ -41,12 +42,13 @@ from ..train import (
 )
 from ._fields import register_expression_fields
 from ._generation import GenerationMixin
+from ._reading import GeneMatchingMixin
 from ._tcvae import _check_same_genes
 
 logger = logging.getLogger(__name__)
 
 
-class GANModelBase(GenerationMixin, BaseModelClass):
+class GANModelBase(GeneMatchingMixin, GenerationMixin, BaseModelClass):
     """Base of the GAN models: :class:`~michigan.MichiGAN`, :class:`~michigan.WGANGP`, ….
 
     Holds the data set-up, the choice of the expression the GAN learns (:meth:`_build_module`),
@@ -208,6 +210,7 @@ class GANModelBase(GenerationMixin, BaseModelClass):
             )
             extrapolation = trainer_kwargs.pop("prediction")
         check_positive_int(batch_size, "batch_size", minimum=MIN_BATCH_SIZE)
+        check_enough_cells(self.adata.n_obs, 1.0, None, batch_size)
         if max_epochs is not None:
             check_positive_int(max_epochs, "max_epochs")
         if max_steps is not None:

@@ -204,6 +204,12 @@ class GenerationMixin:
             raise ValueError("pass either codes or adata (to use its cells' codes), not both")
         if inplace and adata is None:
             raise ValueError("inplace=True writes to adata.layers: pass adata=...")
+        if inplace and adata.is_view:
+            raise ValueError(
+                "adata is a view: a layer written into it would not reach its parent; pass the "
+                "parent AnnData, or adata.copy()"
+            )
+        check_positive_int(batch_size, "batch_size")
         if counts:
             self._check_counts_possible()
         seed = self._resolve_seed(seed)

@@ -15,6 +15,7 @@ from .._validation import check_choice, check_positive_int
 from ..module import CODE_SOURCES, GAN_KEYS, CodeSource
 from ._gan_base import GANModelBase
 from ._latent_arithmetic import LatentArithmeticMixin
+from ._saved import module_fingerprint
 from ._tcvae import TCVAE
 from ._traversal import TraversalMixin
 
@@ -340,6 +341,9 @@ class MichiGAN(LatentArithmeticMixin, TraversalMixin, GANModelBase):
         >>> model.save("michigan/", overwrite=True)
         >>> model = mg.MichiGAN.load("michigan/", adata=adata)
         """
+        if self.tcvae is not None:
+            # Recognises this β-TCVAE at load time (a foreign ``tcvae/`` folder is an error).
+            self.tcvae_fingerprint_ = module_fingerprint(self.tcvae.module)
         super().save(
             str(dir_path), prefix=prefix, overwrite=overwrite, save_anndata=save_anndata, **kwargs
         )
@@ -385,6 +389,13 @@ class MichiGAN(LatentArithmeticMixin, TraversalMixin, GANModelBase):
             model.tcvae = TCVAE.load(
                 tcvae_dir, adata=model.adata, accelerator=accelerator, device=device
             )
+            saved = getattr(model, "tcvae_fingerprint_", None)
+            if saved is not None and saved != module_fingerprint(model.tcvae.module):
+                raise ValueError(
+                    f"{tcvae_dir} holds another β-TCVAE than the one this MichiGAN was trained "
+                    "on; save the model again with model.save(...), or restore the folder "
+                    "written with it"
+                )
         return model
 
 

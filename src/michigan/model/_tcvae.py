@@ -19,7 +19,7 @@ from .._validation import (
     check_positive_int,
     validate_counts,
 )
-from ..data import MIN_BATCH_SIZE, InMemoryDataSplitter
+from ..data import InMemoryDataSplitter
 from ..module import (
     COUNT_LIKELIHOODS,
     GENE_LIKELIHOODS,
@@ -28,8 +28,7 @@ from ..module import (
     TcEstimator,
     TCVAEModule,
 )
-from ..train import TCVAETrainingPlan
-from ..train._checkpointing import CheckpointTrainRunner
+from ..train import CheckpointTrainRunner, TCVAETrainingPlan
 from ._fields import register_expression_fields
 from ._latent_activity import LatentActivityMixin
 from ._latent_arithmetic import DecoderArithmeticMixin

@@ -1,4 +1,5 @@
 from ..module import gradient_penalty  # kept here for code written against 0.x
+from ._checkpointing import CheckpointTrainer, CheckpointTrainRunner
 from ._extrapolation_step import ExtrapolationStep
 from ._gan_trainer import GANTrainer, GANTrainRunner, gan_strategy
 from ._realism_monitor import (
@@ -39,6 +40,8 @@ __all__ = [
     "MONITOR_N_PCS",
     "N_CRITIC",
     "PAPER_TRAINING",
+    "CheckpointTrainRunner",
+    "CheckpointTrainer",
     "ExtrapolationStep",
     "GANTrainRunner",
     "GANTrainer",

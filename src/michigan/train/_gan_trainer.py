@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import warnings
 
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
-from scvi.train import SaveCheckpoint, Trainer, TrainRunner
+from scvi.train import TrainRunner
+
+from ._checkpointing import CheckpointTrainer
 
 #: Lightning strategies that need ``find_unused_parameters``: a critic step leaves the
 #: generator without gradients (and a generator step the critic), which plain DDP rejects.
@@ -59,26 +60,16 @@ def gan_strategy(strategy):
     return strategy
 
 
-class GANTrainer(Trainer):
-    """scvi-tools' trainer that also takes Lightning's own ``ModelCheckpoint`` callbacks.
+class GANTrainer(CheckpointTrainer):
+    """The trainer of the GANs: :class:`CheckpointTrainer` with a GAN's DDP strategy.
 
-    scvi-tools' trainer adds its :class:`~scvi.train.SaveCheckpoint` (which monitors a
-    validation loss the GAN does not have) whenever checkpointing is on; here a plain
-    :class:`~lightning.pytorch.callbacks.ModelCheckpoint` is kept as it is, so that a GAN run
-    writes Lightning checkpoints and can resume from one (``ckpt_path=...``). A DDP strategy is
-    mapped by :func:`gan_strategy`.
+    Lightning's own ``ModelCheckpoint`` callbacks are kept (so a GAN run writes checkpoints and
+    resumes from one with ``ckpt_path=...``), and a DDP strategy is mapped by
+    :func:`gan_strategy`.
     """
 
-    def __init__(self, *args, callbacks=None, strategy="auto", **kwargs):
-        callbacks = list(callbacks or [])
-        checkpoints = [
-            c
-            for c in callbacks
-            if isinstance(c, ModelCheckpoint) and not isinstance(c, SaveCheckpoint)
-        ]
-        others = [c for c in callbacks if not any(c is k for k in checkpoints)]
-        super().__init__(*args, callbacks=others, strategy=gan_strategy(strategy), **kwargs)
-        self.callbacks.extend(checkpoints)
+    def __init__(self, *args, strategy="auto", **kwargs):
+        super().__init__(*args, strategy=gan_strategy(strategy), **kwargs)
 
 
 class GANTrainRunner(TrainRunner):

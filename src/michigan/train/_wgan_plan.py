@@ -12,6 +12,7 @@ import torch
 
 from ..module import GANModule
 from ._extrapolation_step import ExtrapolationStep
+from ._resumable import ResumableTrainingMixin
 
 #: Weight of the gradient penalty (Gulrajani et al., 2017).
 GP_LAMBDA = 10.0
@@ -59,7 +60,7 @@ def _check_positive_number(value, name: str) -> float:
     return float(value)
 
 
-class WGANTrainingPlan(pl.LightningModule):
+class WGANTrainingPlan(ResumableTrainingMixin, pl.LightningModule):
     """Alternating critic and generator updates of a (conditional) WGAN-GP.
 
     Every minibatch gives one critic update on the module's
@@ -301,6 +302,7 @@ class WGANTrainingPlan(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Save the step counters (and the extrapolation step's memory) with a checkpoint."""
+        super().on_save_checkpoint(checkpoint)
         state = {"critic_steps": self.critic_steps, "generator_steps": self.generator_steps}
         if self.extrapolation:
             state["extrapolate_generator"] = self._extrapolate_generator.state_dict()
@@ -309,6 +311,7 @@ class WGANTrainingPlan(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Restore what :meth:`on_save_checkpoint` saved."""
+        super().on_load_checkpoint(checkpoint)
         state = checkpoint.get("wgan_plan", {})
         self.critic_steps = state.get("critic_steps", 0)
         self.generator_steps = state.get("generator_steps", 0)
