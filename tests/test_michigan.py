@@ -129,7 +129,8 @@ def test_conditional_generation_follows_the_code_and_wgan_ignores_it():
 
 
 def test_defaults_train_both_stages_and_generate(monkeypatch):
-    # the default budget is GAN_MAX_STEPS generator steps (3000: minutes, too long for a test)
+    # the default budget: GAN_MAX_STEPS generator steps (4000: minutes, too long for a test)
+    # or GAN_MAX_TIME, whichever comes first
     monkeypatch.setattr(mg.model._gan_base, "GAN_MAX_STEPS", 12)
     scvi.settings.seed = 0
     adata = _counts(n_cells=100, n_genes=16)
@@ -144,6 +145,8 @@ def test_defaults_train_both_stages_and_generate(monkeypatch):
     assert int(model.module.average_steps) == 12  # the moving average generates
     assert isinstance(model.module.generator.head, mg.module.LibrarySizeHead)
     assert model.realism_monitor_.distances  # evaluated at the end of training
+    timer = next(c for c in model.trainer.callbacks if isinstance(c, pl.callbacks.Timer))
+    assert timer._duration == mg.train.GAN_MAX_TIME.total_seconds() == 600
     cells = model.generate(n_samples=7, seed=0)
     assert cells.shape == (7, 16) and cells.obsm["X_michigan"].shape == (7, 10)
     assert (cells.X >= 0).all()

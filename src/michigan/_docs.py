@@ -53,7 +53,7 @@ max_epochs
     (``**michigan.train.PAPER_TRAINING``).
 max_steps
     Generator steps (the critic takes ``n_critic`` steps per generator step). Without any
-    budget: 3000, about ten minutes for 10,000 cells × 2,000 genes on a 2-core CPU.
+    budget: 4000 generator steps or ten minutes of wall time, whichever comes first.
 max_time
     Wall-time budget: ``"DD:HH:MM:SS"`` (e.g. ``"00:00:10:00"``), a
     :class:`~datetime.timedelta` or a dict such as ``{"minutes": 10}``.

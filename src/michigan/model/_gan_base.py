@@ -34,6 +34,7 @@ from ..train import (
     EMA_DECAY,
     GAN_LEARNING_RATE,
     GAN_MAX_STEPS,
+    GAN_MAX_TIME,
     GP_LAMBDA,
     N_CRITIC,
     GANTrainRunner,
@@ -188,7 +189,8 @@ class GANModelBase(GeneMatchingMixin, GenerationMixin, BaseModelClass):
 
         Training stops at the first budget reached: ``max_steps`` generator steps,
         ``max_epochs`` passes of the critic over the cells, or ``max_time``. Without any
-        budget it runs 3000 generator steps. Every argument is checked before anything trains.
+        budget it runs 4000 generator steps or ten minutes, whichever comes first. Every
+        argument is checked before anything trains.
 
         Parameters
         ----------
@@ -196,7 +198,7 @@ class GANModelBase(GeneMatchingMixin, GenerationMixin, BaseModelClass):
 
         Examples
         --------
-        >>> model.train()  # 3000 generator steps: about ten minutes for 10,000 cells on 2 cores
+        >>> model.train()  # 4000 generator steps or ten minutes, whichever comes first
         >>> model.train(max_time="00:00:05:00")  # five minutes of wall time
         >>> model.train(**mg.train.PAPER_TRAINING, accelerator="gpu")  # the paper's setting
         >>> model.train(accelerator="cpu", devices=2, strategy="ddp")  # two processes
@@ -217,7 +219,7 @@ class GANModelBase(GeneMatchingMixin, GenerationMixin, BaseModelClass):
             check_positive_int(max_steps, "max_steps")
         max_time = _check_max_time(max_time)
         if max_epochs is None and max_steps is None and max_time is None:
-            max_steps = GAN_MAX_STEPS
+            max_steps, max_time = GAN_MAX_STEPS, GAN_MAX_TIME
         if not isinstance(monitor, bool | RealismMonitor):
             raise TypeError(
                 "monitor must be True, False or a michigan.train.RealismMonitor, got "
