@@ -38,7 +38,7 @@ labels_key
     ``target_sum`` (1e4), the total per cell before ``log1p``; ``generator_hidden`` (the
     paper's ``(256, 512, 1024)``) and ``critic_hidden`` (``(1024, 512)``), hidden widths;
     ``n_features`` (10), the width ``h`` of the critic's features; ``critic_normalization``
-    (``"none"``; ``"layer"``, or the paper's ``"batch"``, which breaks the per-sample
+    (``"layer"``; ``"none"``, or the paper's ``"batch"``, which breaks the per-sample
     gradient penalty); ``output_head`` (``"library_size"`` for log-normalised expression:
     every generated cell has the library ``target_sum``, exact zeros are reachable;
     ``"expression"`` otherwise, with ``output_activation``: ``"relu"``, ``"softplus"``, or

@@ -119,7 +119,7 @@ class GANModelBase(GeneMatchingMixin, GenerationMixin, BaseModelClass):
         generator_hidden: Sequence[int] = GENERATOR_HIDDEN,
         critic_hidden: Sequence[int] = CRITIC_HIDDEN,
         n_features: int | None = None,
-        critic_normalization: str = "none",
+        critic_normalization: str = "layer",
         output_head: str | None = None,
         output_activation: str | None = "relu",
         dropout_rate: float = 0.0,

@@ -126,7 +126,7 @@ class GANModule(nn.Module):
     critic_dropout_rate
         Dropout of the critic's hidden layers.
     critic_normalization
-        ``"none"`` (default, as in the measured reference configuration), ``"layer"``, or
+        ``"layer"`` (default), ``"none"`` (the measured reference configuration's), or
         the paper's ``"batch"`` (with a warning: it breaks the per-sample gradient penalty).
     negative_slope
         Slope of every LeakyReLU.
@@ -167,7 +167,7 @@ class GANModule(nn.Module):
         critic_hidden: Sequence[int] = CRITIC_HIDDEN,
         n_features: int | None = None,
         projection: Projection = "learned",
-        critic_normalization: Normalization = "none",
+        critic_normalization: Normalization = "layer",
         generator_normalization: Normalization = "layer",
         dropout_rate: float = 0.0,
         critic_dropout_rate: float = 0.0,

@@ -88,7 +88,7 @@ class InfoGANModule(GANModule):
         supervised_weight: float = 1.0,
         critic_hidden: Sequence[int] = CRITIC_HIDDEN,
         n_features: int | None = None,
-        critic_normalization: str = "none",
+        critic_normalization: str = "layer",
         critic_dropout_rate: float = 0.0,
         negative_slope: float = 0.2,
         **kwargs,
