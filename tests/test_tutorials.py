@@ -39,7 +39,7 @@ assert twins.n_obs == adata.n_obs
 assert list(metrics.columns) == ["real half vs real half", "real half vs MichiGAN"]
 rf = metrics.loc["RF error (0.5 best)"]
 assert ((rf >= 0) & (rf <= 1)).all() and rf["real half vs real half"] > 0.3
-assert set(traversals) == {f"Z{step_latent}", f"Z{quiet_latent}"}
+assert set(traversals) == {f"latent_{step_latent}", f"latent_{quiet_latent}"}
 """,
     "prediction": """
 assert held_out.n_obs > 0 and TARGET[0] not in set(

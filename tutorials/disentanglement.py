@@ -57,10 +57,9 @@ import warnings
 
 import torch
 
-# Keep the page readable: Lightning's banners and two known-harmless warnings are hidden.
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-for message in ("IProgress not found", ".*LeafSpec.*", ".*does not have many workers.*"):
-    warnings.filterwarnings("ignore", message=message)
+# Keep the page readable: hide known-harmless warnings (and Lightning's banners, below).
+for message in ("IProgress not found", "LeafSpec", "many workers", "log_every_n_steps", "n_jobs"):
+    warnings.filterwarnings("ignore", message=f".*{message}.*")
 
 QUICK = os.environ.get("MICHIGAN_TUTORIAL_QUICK") == "1"
 if torch.cuda.is_available():
@@ -81,6 +80,8 @@ import scanpy as sc
 import scvi
 
 import michigan as mg
+
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 scvi.settings.seed = 0
 started = time.time()
@@ -183,10 +184,10 @@ fig.tight_layout()
 # %%
 codes = adata.obsm["X_β-TCVAE"]
 for j in range(codes.shape[1]):
-    adata.obs[f"Z{j}"] = codes[:, j]
+    adata.obs[f"latent_{j}"] = codes[:, j]
 sc.pl.umap(
     adata,
-    color=[f"Z{j}" for j in range(codes.shape[1])],
+    color=[f"latent_{j}" for j in range(codes.shape[1])],
     ncols=5,
     cmap="coolwarm",
     frameon=False,

@@ -47,10 +47,9 @@ import warnings
 
 import torch
 
-# Keep the page readable: Lightning's banners and two known-harmless warnings are hidden.
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-for message in ("IProgress not found", ".*LeafSpec.*", ".*does not have many workers.*"):
-    warnings.filterwarnings("ignore", message=message)
+# Keep the page readable: hide known-harmless warnings (and Lightning's banners, below).
+for message in ("IProgress not found", "LeafSpec", "many workers", "log_every_n_steps", "n_jobs"):
+    warnings.filterwarnings("ignore", message=f".*{message}.*")
 
 QUICK = os.environ.get("MICHIGAN_TUTORIAL_QUICK") == "1"
 if torch.cuda.is_available():
@@ -75,6 +74,8 @@ import scanpy as sc
 import scvi
 
 import michigan as mg
+
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 scvi.settings.seed = 0
 started = time.time()
@@ -214,7 +215,7 @@ print("layers of the generated AnnData:", list(generated.layers))
 # %%
 rho = mg.metrics.spearman_correlation(adata.obsm["X_michigan"], adata.obs[FACTORS])
 step_latent = int(rho["step"].abs().to_numpy().argmax())
-print(f"latent Z{step_latent} follows the step (ρ = {rho['step'].iloc[step_latent]:.2f})")
+print(f"latent_{step_latent} follows the step (ρ = {rho['step'].iloc[step_latent]:.2f})")
 rho.round(2)
 
 # %% [markdown]
@@ -227,7 +228,7 @@ rho.round(2)
 start = int(np.argmin(adata.obs["step"].to_numpy()))
 quiet_latent = int(rho.abs().max(axis=1).to_numpy().argmin())
 traversals = {
-    f"Z{dim}": model.traverse(cell=start, dim=dim, n_steps=20, n_samples_per_step=5, seed=0)
+    f"latent_{dim}": model.traverse(cell=start, dim=dim, n_steps=20, n_samples_per_step=5, seed=0)
     for dim in (step_latent, quiet_latent)
 }
 mg.pl.traversal(real, traversals, embedding=reference, ncols=2, show=False)

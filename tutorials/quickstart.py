@@ -47,10 +47,9 @@ import warnings
 
 import torch
 
-# Keep the page readable: Lightning's banners and two known-harmless warnings are hidden.
-logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-for message in ("IProgress not found", ".*LeafSpec.*", ".*does not have many workers.*"):
-    warnings.filterwarnings("ignore", message=message)
+# Keep the page readable: hide known-harmless warnings (and Lightning's banners, below).
+for message in ("IProgress not found", "LeafSpec", "many workers", "log_every_n_steps", "n_jobs"):
+    warnings.filterwarnings("ignore", message=f".*{message}.*")
 
 QUICK = os.environ.get("MICHIGAN_TUTORIAL_QUICK") == "1"
 if torch.cuda.is_available():
@@ -72,6 +71,8 @@ import scanpy as sc
 import scvi
 
 import michigan as mg
+
+logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
 
 scvi.settings.seed = 0
 started = time.time()
@@ -161,11 +162,11 @@ fig.tight_layout()
 
 # %%
 for j in range(adata.obsm["X_tcvae"].shape[1]):
-    adata.obs[f"Z{j}"] = adata.obsm["X_tcvae"][:, j]
+    adata.obs[f"latent_{j}"] = adata.obsm["X_tcvae"][:, j]
 sc.pl.embedding(
     adata,
     basis="X_umap_X_tcvae",
-    color=[f"Z{j}" for j in range(10)],
+    color=[f"latent_{j}" for j in range(10)],
     ncols=5,
     cmap="coolwarm",
     frameon=False,
@@ -205,7 +206,7 @@ print(f"RF error: {mg.metrics.rf_error(adata, generated, seed=0):.3f}")
 reference = mg.pl.reference_umap(adata, seed=0)
 most_used = np.argsort(spread)[::-1][:2]
 traversals = {
-    f"latent Z{j}": model.traverse(cell=0, dim=int(j), n_steps=30, seed=0) for j in most_used
+    f"latent_{j}": model.traverse(cell=0, dim=int(j), n_steps=30, seed=0) for j in most_used
 }
 mg.pl.traversal(adata, traversals, embedding=reference, ncols=2, show=False)
 # %% [markdown]
