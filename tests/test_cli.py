@@ -16,7 +16,19 @@ from _helpers import clustered_counts
 
 
 def test_demo_writes_the_representation_and_a_umap(tmp_path, capsys):
-    main(["demo", "--out", str(tmp_path), "--max-epochs", "2", "--n-latent", "3"])
+    main(
+        [
+            "demo",
+            "--out",
+            str(tmp_path),
+            "--max-epochs",
+            "2",
+            "--n-latent",
+            "3",
+            "--gan-steps",
+            "6",
+        ]
+    )
     printed = capsys.readouterr().out
     adata_path = tmp_path / "pbmc68k_tcvae.h5ad"
     umap_path = tmp_path / "umap_latents.png"
@@ -29,6 +41,17 @@ def test_demo_writes_the_representation_and_a_umap(tmp_path, capsys):
     names = ", ".join(str(j) for j in collapsed) or "none"
     report = (tmp_path / "report.html").read_text()
     assert f"latents collapsed to the prior (KL &lt; 0.1 nats)</th><td>{names} (of 3)" in report
+    # the GAN stage: its budget, its cells (one per real cell, each with the target library),
+    # its figures, and every file it wrote printed
+    assert adata.uns["michigan"]["generator_steps"] == 6
+    assert "GAN generator steps</th><td>6<" in report
+    generated = adata.layers["michigan_generated"]
+    assert generated.shape == adata.shape
+    np.testing.assert_allclose(np.expm1(generated.astype(np.float64)).sum(1), 1e4, rtol=1e-3)
+    assert "what the random-forest error says" in report
+    for name in ("umap_real_generated.png", "report.html"):
+        assert str(tmp_path / name) in printed and (tmp_path / name).stat().st_size > 0
+    assert any(p.name.startswith("traversal_z") and str(p) in printed for p in tmp_path.iterdir())
 
 
 def test_train_command_writes_the_representation(tmp_path):

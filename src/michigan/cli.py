@@ -73,6 +73,9 @@ def _check_train_numbers(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
+    for flag, value in (("--max-epochs", args.max_epochs), ("--gan-steps", args.gan_steps)):
+        if value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
     from ._demo import run_demo
 
     print(f"michigan demo: training a β-TCVAE on pbmc68k_reduced ({args.max_epochs} epochs)")
@@ -82,9 +85,17 @@ def _demo(args: argparse.Namespace) -> None:
         n_latent=args.n_latent,
         beta=args.beta,
         seed=args.seed,
+        max_steps_gan=args.gan_steps,
     )
-    print(f"wrote the AnnData (representation in .obsm['X_tcvae']): {outputs.adata}")
-    print(f"wrote the UMAP coloured by each latent:                 {outputs.umap}")
+    print(f"wrote the AnnData (codes in .obsm, generated cells in .layers): {outputs.adata}")
+    print(f"wrote the UMAP coloured by each latent:                         {outputs.umap}")
+    for what, path in (
+        ("the UMAP of real and generated cells:          ", outputs.generated_umap),
+        ("a latent traversal:                            ", outputs.traversal),
+        ("the report (open it in a browser):             ", outputs.report),
+    ):
+        if path is not None:
+            print(f"wrote {what}{path}")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -152,7 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="run the main job on built-in data")
     demo.add_argument("--out", default="michigan_demo", help="output folder")
-    demo.add_argument("--max-epochs", type=int, default=100)
+    demo.add_argument("--max-epochs", type=int, default=100, help="β-TCVAE epochs")
+    demo.add_argument(
+        "--gan-steps", type=int, default=1500, help="generator steps of the GAN stage"
+    )
     demo.add_argument("--n-latent", type=int, default=10)
     demo.add_argument("--beta", type=float, default=10.0, help="weight of the total correlation")
     demo.add_argument("--seed", type=int, default=0)
