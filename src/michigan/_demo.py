@@ -258,7 +258,7 @@ def _write_report(adata, outputs: DemoOutputs) -> None:
 
 def _collapsed_row(adata) -> dict[str, str]:
     """The report's line on latents that collapsed to the prior (see TCVAE.train)."""
-    from .model._latent_activity import LATENT_ACTIVITY_KEY
+    from .model import LATENT_ACTIVITY_KEY
 
     if LATENT_ACTIVITY_KEY not in adata.uns:
         return {}

@@ -136,7 +136,6 @@ def check_non_negative(value, name: str) -> float:
 def check_choice(value, name: str, choices: Sequence[str]) -> str:
     """Check that ``value`` is one of ``choices``."""
     if value not in choices:
-        raise ValueError(
-            f"unknown {name} {value!r}; choose one of {', '.join(map(repr, choices))}"
-        )
+        options = ", ".join(str(choice) for choice in choices)
+        raise ValueError(f"unknown {name} {value!r}; choose one of {options}")
     return value

@@ -1,6 +1,15 @@
 from ._infowgan import InfoWGANGP
+from ._latent_activity import LATENT_ACTIVITY_KEY, activity_from_uns, latent_activity_table
 from ._michigan import MichiGAN
 from ._tcvae import TCVAE
 from ._wgan import WGANGP
 
-__all__ = ["TCVAE", "WGANGP", "InfoWGANGP", "MichiGAN"]
+__all__ = [
+    "LATENT_ACTIVITY_KEY",
+    "TCVAE",
+    "WGANGP",
+    "InfoWGANGP",
+    "MichiGAN",
+    "activity_from_uns",
+    "latent_activity_table",
+]

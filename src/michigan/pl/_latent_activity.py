@@ -9,7 +9,7 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
 
-from ..model._latent_activity import LATENT_ACTIVITY_KEY, activity_from_uns
+from ..model import LATENT_ACTIVITY_KEY, activity_from_uns
 from ._utils import finish, new_axes
 
 ACTIVE_COLOUR = "tab:blue"
