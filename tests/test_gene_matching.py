@@ -87,3 +87,22 @@ def test_predict_labels_decoded_genes_in_the_model_order(trained):
         seed=0,
     )
     np.testing.assert_array_equal(predicted.var_names, trained.adata.var_names)
+
+
+def test_michigan_predict_matches_genes_by_name(trained):
+    adata = _fresh(trained)
+    mg.MichiGAN.setup_anndata(adata, layer="counts", batch_key="batch")
+    gan = mg.MichiGAN(adata, representation=trained, generator_hidden=(16,), critic_hidden=(16,))
+    gan.train(max_steps=3, batch_size=32, monitor=False, enable_progress_bar=False)
+    query = _fresh(trained)
+    query.obs["condition"] = np.where(np.arange(query.n_obs) % 2, "ctrl", "stim")
+    is_target = (query.obs["cluster"] == "c0") & (query.obs["condition"] == "stim")
+    query = query[~is_target.to_numpy()].copy()
+    kwargs = {"cell_type_key": "cluster", "perturbation_key": "condition", "seed": 0}
+    expected = gan.predict(query, target=("c0", "stim"), **kwargs)
+    reversed_genes = query[:, query.var_names[::-1]].copy()
+    before = snapshot(reversed_genes)
+    predicted = gan.predict(reversed_genes, target=("c0", "stim"), **kwargs)
+    np.testing.assert_array_equal(predicted.var_names, trained.adata.var_names)
+    np.testing.assert_allclose(predicted.X, expected.X, rtol=1e-5, atol=1e-6)
+    assert_unchanged(reversed_genes, before)
