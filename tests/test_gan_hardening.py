@@ -115,3 +115,20 @@ def test_negative_gradient_penalty_weight_is_refused():
     model = _gan(_counts())
     with pytest.raises(ValueError, match="gp_lambda"):
         model.train(max_steps=2, batch_size=16, gp_lambda=-10, **QUIET)
+
+
+def test_a_resumed_gan_run_equals_the_uninterrupted_one(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    def run(**kwargs):
+        scvi.settings.seed = 0
+        model = _gan(_counts())
+        model.train(batch_size=16, n_critic=2, **QUIET, **kwargs)
+        return {k: v.clone() for k, v in model.module.state_dict().items()}
+
+    uninterrupted = run(max_epochs=4, max_steps=None)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    run(max_epochs=2, max_steps=None, callbacks=[checkpoint])
+    resumed = run(max_epochs=4, max_steps=None, ckpt_path=str(tmp_path / "last.ckpt"))
+    for key, value in uninterrupted.items():
+        torch.testing.assert_close(resumed[key], value, rtol=0, atol=0, msg=key)
