@@ -107,12 +107,9 @@ class LibrarySizeHead(nn.Module):
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """Log-normalised expression of shape ``(n, n_output)`` from the last hidden layer."""
         weights = torch.relu(self.linear(hidden))
-        total = weights.sum(-1, keepdim=True)
-        empty = total <= 0
-        if bool(empty.any()):
-            weights = torch.where(empty, torch.ones_like(weights), weights)
-            total = weights.sum(-1, keepdim=True)
-        return torch.log1p(weights * (self.target_sum / total))
+        # A cell with every gene off gets the target sum spread evenly (no host sync here).
+        weights = torch.where(weights.sum(-1, keepdim=True) > 0, weights, 1.0)
+        return torch.log1p(weights * (self.target_sum / weights.sum(-1, keepdim=True)))
 
 
 class Generator(nn.Module):
