@@ -88,6 +88,60 @@ datasplitter_kwargs
 **trainer_kwargs
     Passed to the Lightning trainer (``strategy="ddp"``, ``callbacks``, ``ckpt_path``,
     ``enable_progress_bar``, ...).""",
+    "metrics_real_generated": """\
+real
+    Real cells: an AnnData or an expression matrix (cells × genes, dense or sparse).
+generated
+    Generated cells over the same genes.""",
+    "metrics_layer": """\
+layer
+    Layer of both AnnDatas to read (``None``: ``.X``).""",
+    "metrics_codes_factors": """\
+data
+    An AnnData with the codes in ``.obsm[latent_key]``, or the codes (cells × latents, an
+    array or a DataFrame).
+factors
+    ``.obs`` keys of ``data``, or the factor values (a DataFrame, Series or array with one
+    row per cell).
+latent_key
+    ``.obsm`` key of the codes when ``data`` is an AnnData.""",
+    "metrics_mutual_info_options": """\
+posterior_var
+    Posterior variances (cells × latents, or one per latent), or an ``.obsm`` key holding
+    them; strongly advised for VAE codes. ``None`` scores the codes by binning.
+n_bins
+    Quantile bins of continuous factors (quartiles by default).
+n_latent_bins
+    Quantile bins of each latent for the binned estimator (``posterior_var=None``).
+max_cells
+    Cells used at most by the posterior-mixture estimator (a random subsample).
+seed
+    Seed of the subsample and of the posterior samples.""",
+    "plot_ax": """\
+ax
+    Axes to draw on; a new figure otherwise.""",
+    "plot_show_save": """\
+show
+    Show the figure (default: when the plot made its own and did not save it).
+save
+    File path to save to (its suffix picks the format), or ``True`` for
+    ``{scanpy.settings.figdir}/<name of the function>.png``.""",
+    "plot_returns": """\
+The axes, unless shown.""",
+    "plot_title_ax_show_save_returns": """\
+title
+    Axes title.
+ax
+    Axes to draw on; a new figure otherwise.
+show
+    Show the figure (default: when the plot made its own and did not save it).
+save
+    File path to save to (its suffix picks the format), or ``True`` for
+    ``{scanpy.settings.figdir}/<name of the function>.png``.
+
+Returns
+-------
+The axes, unless shown.""",
 }
 
 

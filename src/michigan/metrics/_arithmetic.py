@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ._mutual_info import MAX_MIXTURE_CELLS, posterior_mixture_entropy
-from ._utils import as_rng, resolve_codes, resolve_posterior_var, subsample_index
+from ._utils import as_rng, matched_codes, resolve_posterior_var, subsample_index
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -96,13 +96,7 @@ def latent_entropy_delta(
     >>> mg.metrics.latent_entropy_delta(spread, real) > 0
     True
     """
-    predicted_codes, latent_names = resolve_codes(predicted, latent_key, what="predicted latents")
-    real_codes, _ = resolve_codes(real, latent_key, what="real latents")
-    if predicted_codes.shape[1] != real_codes.shape[1]:
-        raise ValueError(
-            f"predicted latents have {predicted_codes.shape[1]} dimensions but real latents "
-            f"have {real_codes.shape[1]}; compare the same representation"
-        )
+    predicted_codes, real_codes, latent_names = matched_codes(predicted, real, latent_key)
     if (predicted_var is None) != (real_var is None):
         raise ValueError(
             "pass both predicted_var and real_var (posterior entropies) or neither "

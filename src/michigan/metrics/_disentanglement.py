@@ -11,7 +11,8 @@ from scipy import sparse
 from scipy.stats import rankdata
 from sklearn.neighbors import NearestNeighbors
 
-from ._mutual_info import MAX_MIXTURE_CELLS, mutual_info
+from .._docs import insert_docs
+from ._mutual_info import mutual_info
 from ._utils import (
     as_rng,
     discretize_factor,
@@ -31,17 +32,15 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
 
+@insert_docs
 def mig(
     data: AnnData | ArrayLike,
     factors: str | Sequence[str] | pd.DataFrame | ArrayLike,
     *,
     latent_key: str | None = None,
     posterior_var: str | ArrayLike | None = None,
-    n_bins: int = 4,
-    n_latent_bins: int = 20,
-    max_cells: int = MAX_MIXTURE_CELLS,
-    seed: int = 0,
     return_per_factor: bool = False,
+    **mutual_info_kwargs,
 ) -> float | tuple[float, pd.Series]:
     """Mutual information gap (Chen et al. 2018).
 
@@ -53,24 +52,15 @@ def mig(
 
     Parameters
     ----------
-    data
-        An AnnData with the codes in ``.obsm[latent_key]``, or the codes (cells × latents).
-    factors
-        ``.obs`` keys of ``data``, or the factor values (one row per cell).
-    latent_key
-        ``.obsm`` key of the codes when ``data`` is an AnnData.
+    %(metrics_codes_factors)s
     posterior_var
-        Posterior variances (or their ``.obsm`` key); strongly advised for VAE codes.
-    n_bins
-        Quantile bins of continuous factors (quartiles by default).
-    n_latent_bins
-        Quantile bins of each latent when ``posterior_var`` is ``None``.
-    max_cells
-        Cells used at most by the posterior-mixture estimator.
-    seed
-        Seed of the subsample and the posterior samples.
+        Posterior variances (cells × latents, or one per latent), or an ``.obsm`` key holding
+        them; strongly advised for VAE codes. ``None`` scores the codes by binning.
     return_per_factor
         Also return the gap of each factor.
+    **mutual_info_kwargs
+        The estimator's further options, passed to :func:`~michigan.metrics.mutual_info`:
+        ``n_bins``, ``n_latent_bins``, ``max_cells``, ``seed``.
 
     Returns
     -------
@@ -93,16 +83,14 @@ def mig(
         factors,
         latent_key=latent_key,
         posterior_var=posterior_var,
-        n_bins=n_bins,
-        n_latent_bins=n_latent_bins,
-        max_cells=max_cells,
-        seed=seed,
+        **mutual_info_kwargs,
     )
     gaps = largest_gaps(information)
     score = float(gaps.mean())
     return (score, gaps) if return_per_factor else score
 
 
+@insert_docs
 def spearman_correlation(
     data: AnnData | ArrayLike,
     factors: str | Sequence[str] | pd.DataFrame | ArrayLike,
@@ -113,17 +101,12 @@ def spearman_correlation(
 
     Ranks use all cells (O(n log n) time, O(n · (d + K)) memory). Categorical factors enter
     by their category codes, so ρ of an unordered factor with more than two levels depends on
-    the order of its categories. A constant latent has ρ = 0.
+    the order of its categories. A constant latent has ρ = 0. The factors may also be those
+    that :func:`~michigan.metrics.knn_factor_prediction` predicted for generated cells.
 
     Parameters
     ----------
-    data
-        An AnnData with the codes in ``.obsm[latent_key]``, or the codes (cells × latents).
-    factors
-        ``.obs`` keys of ``data``, or the factor values (one row per cell), e.g. factors that
-        :func:`~michigan.metrics.knn_factor_prediction` predicted for generated cells.
-    latent_key
-        ``.obsm`` key of the codes when ``data`` is an AnnData.
+    %(metrics_codes_factors)s
 
     Returns
     -------
@@ -160,6 +143,7 @@ def spearman_correlation(
     return result
 
 
+@insert_docs
 def spearman_gap(
     data: AnnData | ArrayLike,
     factors: str | Sequence[str] | pd.DataFrame | ArrayLike,
@@ -175,12 +159,7 @@ def spearman_gap(
 
     Parameters
     ----------
-    data
-        An AnnData with the codes in ``.obsm[latent_key]``, or the codes (cells × latents).
-    factors
-        ``.obs`` keys of ``data``, or the factor values (one row per cell).
-    latent_key
-        ``.obsm`` key of the codes when ``data`` is an AnnData.
+    %(metrics_codes_factors)s
     return_per_factor
         Also return the gap of each factor.
 
@@ -205,6 +184,7 @@ def spearman_gap(
     return (score, gaps) if return_per_factor else score
 
 
+@insert_docs
 def factorvae_score(
     data: AnnData | ArrayLike,
     factors: str | Sequence[str] | pd.DataFrame | ArrayLike,
@@ -230,12 +210,7 @@ def factorvae_score(
 
     Parameters
     ----------
-    data
-        An AnnData with the codes in ``.obsm[latent_key]``, or the codes (cells × latents).
-    factors
-        ``.obs`` keys of ``data``, or the factor values (one row per cell).
-    latent_key
-        ``.obsm`` key of the codes when ``data`` is an AnnData.
+    %(metrics_codes_factors)s
     n_bins
         Quantile bins of continuous factors.
     n_cells_per_vote

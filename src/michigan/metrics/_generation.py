@@ -12,6 +12,7 @@ from scipy.stats import spearmanr
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
+from .._docs import insert_docs
 from ._utils import (
     as_rng,
     fit_pca,
@@ -39,6 +40,7 @@ def _balanced_subsamples(real_matrix, gen_matrix, n_cells: int, seed: int):
     )
 
 
+@insert_docs
 def rf_error(
     real: AnnData | ArrayLike,
     generated: AnnData | ArrayLike,
@@ -63,12 +65,8 @@ def rf_error(
 
     Parameters
     ----------
-    real
-        Real cells: an AnnData or an expression matrix (cells × genes, dense or sparse).
-    generated
-        Generated cells over the same genes.
-    layer
-        Layer of both AnnDatas to read (``None``: ``.X``).
+    %(metrics_real_generated)s
+    %(metrics_layer)s
     n_cells
         Cells drawn from each side (3,000 in the paper).
     n_pcs
@@ -129,6 +127,7 @@ def _inception_from_probabilities(
     return float(np.mean(scores)), float(np.std(scores))
 
 
+@insert_docs
 def inception_score(
     real: AnnData | ArrayLike,
     generated: AnnData | ArrayLike,
@@ -152,14 +151,10 @@ def inception_score(
 
     Parameters
     ----------
-    real
-        Real cells: an AnnData or an expression matrix (cells × genes, dense or sparse).
-    generated
-        Generated cells over the same genes.
+    %(metrics_real_generated)s
     labels
         Cell type of each real cell, or an ``.obs`` key of ``real``.
-    layer
-        Layer of both AnnDatas to read (``None``: ``.X``).
+    %(metrics_layer)s
     n_cells
         Real cells the classifier is trained on, and generated cells scored (at most).
     n_pcs
@@ -240,6 +235,7 @@ def _symmetric_sqrt(matrix: np.ndarray) -> np.ndarray:
     return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
 
 
+@insert_docs
 def frechet_distance(
     real: AnnData | ArrayLike,
     generated: AnnData | ArrayLike,
@@ -259,12 +255,8 @@ def frechet_distance(
 
     Parameters
     ----------
-    real
-        Real cells: an AnnData or an expression matrix (cells × genes, dense or sparse).
-    generated
-        Generated cells over the same genes.
-    layer
-        Layer of both AnnDatas to read (``None``: ``.X``).
+    %(metrics_real_generated)s
+    %(metrics_layer)s
     n_cells
         Cells drawn from each side.
     n_pcs
@@ -334,6 +326,7 @@ def _agreement(real: np.ndarray, generated: np.ndarray) -> dict[str, float]:
     }
 
 
+@insert_docs
 def gene_fidelity(
     real: AnnData | ArrayLike,
     generated: AnnData | ArrayLike,
@@ -352,12 +345,8 @@ def gene_fidelity(
 
     Parameters
     ----------
-    real
-        Real cells: an AnnData or an expression matrix (cells × genes, dense or sparse).
-    generated
-        Generated cells over the same genes.
-    layer
-        Layer of both AnnDatas to read (``None``: ``.X``).
+    %(metrics_real_generated)s
+    %(metrics_layer)s
     chunk_size
         Cells read at a time.
     return_per_gene

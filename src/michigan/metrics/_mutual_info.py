@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .._docs import insert_docs
 from ._utils import (
     as_rng,
     discretize_factor,
@@ -125,6 +126,7 @@ def _quantile_bins(codes: np.ndarray, n_latent_bins: int) -> np.ndarray:
     return binned
 
 
+@insert_docs
 def mutual_info(
     data: AnnData | ArrayLike,
     factors: str | Sequence[str] | pd.DataFrame | ArrayLike,
@@ -154,25 +156,8 @@ def mutual_info(
 
     Parameters
     ----------
-    data
-        An AnnData with the codes in ``.obsm[latent_key]``, or the codes themselves
-        (array or DataFrame, cells × latents).
-    factors
-        ``.obs`` keys of ``data``, or the factor values (DataFrame, Series or array with one
-        row per cell).
-    latent_key
-        ``.obsm`` key of the codes when ``data`` is an AnnData.
-    posterior_var
-        Posterior variances (cells × latents, or one per latent), or an ``.obsm`` key holding
-        them. ``None`` scores the codes by binning.
-    n_bins
-        Quantile bins of continuous factors.
-    n_latent_bins
-        Quantile bins of each latent for the binned estimator.
-    max_cells
-        Cells used at most by the posterior-mixture estimator (random subsample).
-    seed
-        Seed of the subsample and of the posterior samples.
+    %(metrics_codes_factors)s
+    %(metrics_mutual_info_options)s
 
     Returns
     -------

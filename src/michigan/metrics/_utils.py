@@ -228,17 +228,38 @@ def expression_matrix(
     return matrix, None
 
 
+def _check_same_width(first, second, message: str) -> None:
+    """Raise ``message`` (formatted with both widths) unless the matrices have as many columns."""
+    if first.shape[1] != second.shape[1]:
+        raise ValueError(message.format(first.shape[1], second.shape[1]))
+
+
+def matched_codes(
+    predicted: AnnData | ArrayLike, real: AnnData | ArrayLike, latent_key: str | None
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Predicted and real codes of one representation, and the latents' names."""
+    predicted_codes, names = resolve_codes(predicted, latent_key, what="predicted latents")
+    real_codes, _ = resolve_codes(real, latent_key, what="real latents")
+    _check_same_width(
+        predicted_codes,
+        real_codes,
+        "predicted latents have {} dimensions but real latents "
+        "have {}; compare the same representation",
+    )
+    return predicted_codes, real_codes, names
+
+
 def matched_expression(
     real: AnnData | ArrayLike, generated: AnnData | ArrayLike, layer: str | None
 ) -> tuple[np.ndarray | sparse.spmatrix, np.ndarray | sparse.spmatrix]:
     """Real and generated expression matrices, checked to share their genes."""
     real_matrix, real_genes = expression_matrix(real, layer, what="real")
     gen_matrix, gen_genes = expression_matrix(generated, layer, what="generated")
-    if real_matrix.shape[1] != gen_matrix.shape[1]:
-        raise ValueError(
-            f"real cells have {real_matrix.shape[1]} genes but generated cells have "
-            f"{gen_matrix.shape[1]}; generate over the same genes"
-        )
+    _check_same_width(
+        real_matrix,
+        gen_matrix,
+        "real cells have {} genes but generated cells have {}; generate over the same genes",
+    )
     if real_genes is not None and gen_genes is not None and not real_genes.equals(gen_genes):
         raise ValueError(
             "real and generated cells list different genes (or the same in another order); "

@@ -9,9 +9,11 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 
+from .._docs import insert_docs
 from ._utils import finish, new_axes
 
 
+@insert_docs
 def latent_bars(
     scores: pd.DataFrame,
     *,
@@ -36,18 +38,7 @@ def latent_bars(
         Plot absolute values (for signed correlations).
     palette
         Matplotlib colour map of the factors.
-    title
-        Axes title.
-    ax
-        Axes to draw on; a new figure otherwise.
-    show
-        Show the figure (default: when the plot made its own and did not save it).
-    save
-        File path to save to, or ``True`` for ``{scanpy.settings.figdir}/latent_bars.png``.
-
-    Returns
-    -------
-    The axes, unless shown.
+    %(plot_title_ax_show_save_returns)s
 
     Examples
     --------

@@ -9,6 +9,7 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
 
+from .._docs import insert_docs
 from ..model import LATENT_ACTIVITY_KEY, activity_from_uns
 from ._utils import finish, new_axes
 
@@ -16,6 +17,7 @@ ACTIVE_COLOUR = "tab:blue"
 COLLAPSED_COLOUR = "lightgrey"
 
 
+@insert_docs
 def latent_activity(
     data,
     *,
@@ -36,18 +38,7 @@ def latent_activity(
     metric
         ``"kl"`` (mean KL of the posterior to the prior, nats, with the threshold drawn) or
         ``"activity"`` (variance of the posterior means over cells).
-    title
-        Axes title.
-    ax
-        Axes to draw on; a new figure otherwise.
-    show
-        Show the figure (default: when the plot made its own and did not save it).
-    save
-        File path to save to, or ``True`` for ``{scanpy.settings.figdir}/latent_activity.png``.
-
-    Returns
-    -------
-    The axes, unless shown.
+    %(plot_title_ax_show_save_returns)s
 
     Examples
     --------

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from anndata import AnnData
 from matplotlib.axes import Axes
 
+from .._docs import insert_docs
 from ..metrics import mean_expression, r2_of_means, top_de_genes
 from ._embedding import ReferenceUMAP, reference_umap
 from ._utils import finish, new_axes
@@ -16,6 +17,7 @@ from ._utils import finish, new_axes
 GROUP_COLOURS = {"control": "#1f77b4", "real": "#ff7f0e", "predicted": "#2ca02c"}
 
 
+@insert_docs
 def prediction_umap(
     adata: AnnData,
     predicted: AnnData,
@@ -55,18 +57,14 @@ def prediction_umap(
         Marker sizes of the groups and of the background.
     title
         Axes title.
-    ax
-        Axes to draw on; a new figure otherwise.
-    show
-        Show the figure (default: when the plot made its own and did not save it).
-    save
-        File path, or ``True`` for ``{scanpy.settings.figdir}/prediction_umap.png``.
+    %(plot_ax)s
+    %(plot_show_save)s
     **umap_kwargs
         Passed to :func:`reference_umap` when ``embedding`` is ``None``.
 
     Returns
     -------
-    The axes, unless shown.
+    %(plot_returns)s
 
     Examples
     --------
@@ -114,6 +112,7 @@ def prediction_umap(
     return finish(fig, ax, show=show, save=save, name="prediction_umap", own_figure=own_figure)
 
 
+@insert_docs
 def reg_mean(
     predicted: AnnData,
     real: AnnData,
@@ -154,18 +153,7 @@ def reg_mean(
         Layer of ``real`` and ``control`` (``None``: ``.X``).
     predicted_layer
         Layer of ``predicted`` (``None``: ``.X``).
-    title
-        Axes title.
-    ax
-        Axes to draw on; a new figure otherwise.
-    show
-        Show the figure (default: when the plot made its own and did not save it).
-    save
-        File path, or ``True`` for ``{scanpy.settings.figdir}/reg_mean.png``.
-
-    Returns
-    -------
-    The axes, unless shown.
+    %(plot_title_ax_show_save_returns)s
 
     Examples
     --------

@@ -10,6 +10,7 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
 
+from .._docs import insert_docs
 from ._embedding import ReferenceUMAP, reference_umap
 from ._utils import finish, panel_grid
 
@@ -43,6 +44,7 @@ def _panels(traversal: Traversals, dim_key: str) -> dict[str, AnnData]:
     return panels
 
 
+@insert_docs
 def traversal(
     adata: AnnData,
     traversal: Traversals,
@@ -93,10 +95,7 @@ def traversal(
         Marker sizes of generated and real cells.
     ax
         One axes per panel (a single axes for a single traversal); a new figure otherwise.
-    show
-        Show the figure (default: when the plot made its own and did not save it).
-    save
-        File path, or ``True`` for ``{scanpy.settings.figdir}/traversal.png``.
+    %(plot_show_save)s
     **umap_kwargs
         Passed to :func:`reference_umap` when ``embedding`` is ``None``.
 
