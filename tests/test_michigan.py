@@ -152,6 +152,13 @@ def test_defaults_train_both_stages_and_generate(monkeypatch):
     assert (cells.X >= 0).all()
     np.testing.assert_allclose(np.expm1(cells.X.astype(np.float64)).sum(1), 1e4, rtol=1e-3)
     assert list(cells.var_names) == list(adata.var_names)
+    # the GAN is conditioned on the trained β-TCVAE's codes, and the generator uses them
+    tcvae_codes = model.tcvae.get_latent_representation()
+    np.testing.assert_allclose(model.codes_, tcvae_codes, rtol=1e-5)
+    np.testing.assert_allclose(model.get_latent_representation(), tcvae_codes, rtol=1e-5)
+    first, second = (model.generate(codes=code, n_samples=5, seed=0) for code in tcvae_codes[:2])
+    np.testing.assert_allclose(first.obsm["X_michigan"], np.tile(tcvae_codes[0], (5, 1)))
+    assert np.abs(first.X - second.X).max() > 1e-3
 
 
 def test_max_steps_counts_generator_steps_and_max_time_reaches_lightning():

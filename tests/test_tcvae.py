@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import scvi
 import torch
-from torch.distributions import Normal
+from scvi.distributions import NegativeBinomial, ZeroInflatedNegativeBinomial
+from torch.distributions import Normal, Poisson
 
 import michigan as mg
 from michigan.module import TCVAEModule
@@ -62,17 +63,43 @@ def test_unit_weights_give_the_ordinary_vae_loss():
     assert weighted.loss.item() == pytest.approx(loss_output.loss.item() + 9 * tc.item(), rel=1e-4)
 
 
-@pytest.mark.parametrize("likelihood", ["nb", "zinb", "poisson", "normal"])
-def test_every_likelihood_gives_a_finite_loss_and_logs_the_kl_terms(likelihood):
-    module = TCVAEModule(n_input=12, n_latent=2, n_hidden=(8,), gene_likelihood=likelihood)
+@pytest.mark.parametrize(
+    ("likelihood", "distribution"),
+    [
+        ("nb", NegativeBinomial),
+        ("zinb", ZeroInflatedNegativeBinomial),
+        ("poisson", Poisson),
+        ("normal", Normal),
+    ],
+)
+def test_each_likelihood_scores_the_counts_under_its_own_distribution(likelihood, distribution):
+    module = TCVAEModule(
+        n_input=12, n_latent=2, n_hidden=(8,), gene_likelihood=likelihood, beta=1.0
+    )
     x = torch.poisson(torch.full((8, 12), 2.0))
-    *_, loss_output = _forward(module, x, None)
-    assert torch.isfinite(loss_output.loss)
+    _, inference, generative, loss_output = _forward(module, x, None)
+    px = generative["px"]
+    assert type(px) is distribution
+    z, qz = inference["z"], inference["qz"]
+    reconstruction = -px.log_prob(x).sum(-1)
+    kl = qz.log_prob(z).sum(-1) - Normal(0.0, 1.0).log_prob(z).sum(-1)
+    assert loss_output.loss.item() == pytest.approx((reconstruction + kl).mean().item(), rel=1e-5)
     assert set(loss_output.extra_metrics) == {
         "mutual_info",
         "total_correlation",
         "dimension_wise_kl",
     }
+
+
+def test_zinb_zero_inflation_comes_from_the_dropout_head():
+    module = TCVAEModule(n_input=12, n_latent=2, n_hidden=(8,), gene_likelihood="zinb")
+    zeros = torch.zeros((8, 12))
+    _, _, generative, _ = _forward(module, zeros, None)
+    with torch.no_grad():
+        module.px_dropout_head.bias.fill_(6.0)  # dropout probability ≈ 1
+    _, _, inflated, _ = _forward(module, zeros, None)
+    assert (inflated["px"].log_prob(zeros) > generative["px"].log_prob(zeros)).all()
+    assert inflated["px"].log_prob(zeros).exp().min() > 0.99
 
 
 def test_training_lowers_the_loss_and_logs_the_decomposition(trained):
@@ -132,4 +159,13 @@ def test_mws_estimator_and_a_dense_matrix_train():
     adata = clustered_counts(n_cells=120, n_genes=15, sparse_format=False)
     mg.TCVAE.setup_anndata(adata)
     model = _train(adata, max_epochs=2, tc_estimator="mws")
+    assert model.module.tc_estimator == "mws"
     assert np.isfinite(model.get_latent_representation()).all()
+    # the estimator reaches the loss: the two estimates of one minibatch differ
+    x = torch.as_tensor(adata.X[:64], dtype=torch.float32)
+    tc = {}
+    for estimator in ("mws", "mss"):
+        model.module.tc_estimator = estimator
+        *_, loss_output = _forward(model.module, x, None)
+        tc[estimator] = loss_output.extra_metrics["total_correlation"].item()
+    assert tc["mws"] != pytest.approx(tc["mss"], rel=1e-3)

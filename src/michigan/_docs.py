@@ -22,9 +22,11 @@ existing layer and ``.obs`` columns), so that bad input raises before anything i
 adata
     Cells × genes.
 layer
-    Layer with raw counts (``None``: ``adata.X``).
+    Layer with raw counts (``None``: ``adata.X``). The GANs learn their log-normalised values
+    unless the model is given a layer of processed expression (``gan_layer``).
 batch_key
-    Column of ``adata.obs`` with the batch of each cell.
+    Column of ``adata.obs`` with the batch of each cell. The β-TCVAE's decoder is conditioned
+    on it (MichiGAN passes it on to the β-TCVAE it trains); the GANs are not.
 labels_key
     Column of ``adata.obs`` with cell labels (kept for downstream use, e.g. latent
     arithmetic; the models do not train on them).

@@ -12,6 +12,7 @@ from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalObsField, LayerField
 
 from .. import _compat  # noqa: F401  (rich.pretty for view_anndata_setup)
+from .._docs import insert_docs
 from .._genes import check_unique_var_names
 from .._validation import validate_expression, validate_obs_keys
 from ._backed import refuse_backed
@@ -100,3 +101,37 @@ def register_expression_fields(
     with _rolled_back_on_error(adata):
         adata_manager.register_fields(adata, **kwargs)
     model_cls.register_manager(adata_manager)
+
+
+class ExpressionSetupMixin:
+    """``setup_anndata`` of every michigan model: the expression layer, batch and labels."""
+
+    @classmethod
+    @insert_docs
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | None = None,
+        batch_key: str | None = None,
+        labels_key: str | None = None,
+        **kwargs,
+    ) -> None:
+        """Register an AnnData with the model.
+
+        %(setup_anndata_checks)s
+
+        Parameters
+        ----------
+        %(setup_anndata_params)s
+
+        Examples
+        --------
+        >>> import michigan as mg
+        >>> adata = mg.datasets.pbmc68k()
+        >>> mg.TCVAE.setup_anndata(adata, layer="counts", labels_key="bulk_labels")
+        >>> mg.MichiGAN.setup_anndata(adata, layer="counts")
+        """
+        setup_method_args = cls._get_setup_method_args(**locals())
+        register_expression_fields(
+            cls, adata, layer, batch_key, labels_key, setup_method_args, **kwargs
+        )

@@ -7,7 +7,6 @@ import math
 import warnings
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 from anndata import AnnData
@@ -41,15 +40,17 @@ from ..train import (
     RealismMonitor,
     WGANTrainingPlan,
 )
-from ._fields import register_expression_fields
+from ._fields import ExpressionSetupMixin
 from ._generation import GenerationMixin
 from ._reading import GeneMatchingMixin
-from ._tcvae import _check_same_genes
+from ._saved import SavedModelMixin
 
 logger = logging.getLogger(__name__)
 
 
-class GANModelBase(GeneMatchingMixin, GenerationMixin, BaseModelClass):
+class GANModelBase(
+    GeneMatchingMixin, GenerationMixin, ExpressionSetupMixin, SavedModelMixin, BaseModelClass
+):
     """Base of the GAN models: :class:`~michigan.MichiGAN`, :class:`~michigan.WGANGP`, ….
 
     Holds the data set-up, the choice of the expression the GAN learns (:meth:`_build_module`),
@@ -64,38 +65,6 @@ class GANModelBase(GeneMatchingMixin, GenerationMixin, BaseModelClass):
     _data_splitter_cls = InMemoryDataSplitter
     _training_plan_cls = WGANTrainingPlan
     _train_runner_cls = GANTrainRunner
-
-    @classmethod
-    @insert_docs
-    def setup_anndata(
-        cls,
-        adata: AnnData,
-        layer: str | None = None,
-        batch_key: str | None = None,
-        labels_key: str | None = None,
-        **kwargs,
-    ) -> None:
-        """Register an AnnData with the model.
-
-        %(setup_anndata_checks)s
-        The GAN learns the log-normalised registered counts unless the model names a processed
-        layer (``gan_layer``); the batch is given to a β-TCVAE the model trains (the GAN itself
-        is not conditioned on it).
-
-        Parameters
-        ----------
-        %(setup_anndata_params)s
-
-        Examples
-        --------
-        >>> import michigan as mg
-        >>> adata = mg.datasets.splatter_paths(seed=0)
-        >>> mg.MichiGAN.setup_anndata(adata, layer="counts", batch_key="batch")
-        """
-        setup_method_args = cls._get_setup_method_args(**locals())
-        register_expression_fields(
-            cls, adata, layer, batch_key, labels_key, setup_method_args, **kwargs
-        )
 
     @property
     def registered_layer(self) -> str | None:
@@ -284,51 +253,6 @@ class GANModelBase(GeneMatchingMixin, GenerationMixin, BaseModelClass):
     def _plan_kwargs(self) -> dict:
         """Hook: the model's defaults of the training plan's arguments."""
         return {}
-
-    @classmethod
-    def load(
-        cls,
-        dir_path: str,
-        adata: AnnData | None = None,
-        accelerator: str = "auto",
-        device: int | str = "auto",
-        prefix: str | None = None,
-        **kwargs,
-    ):
-        """Load a saved model, checking first that ``adata`` has the genes it was trained on.
-
-        Parameters
-        ----------
-        dir_path
-            Folder written by :meth:`save`.
-        adata
-            AnnData to attach (set up like the training data); defaults to the one saved with
-            ``save_anndata=True``.
-        accelerator, device
-            Where to put the model (``"auto"`` picks what exists).
-        prefix
-            Prefix of the saved file names.
-        **kwargs
-            Passed to :meth:`scvi.model.base.BaseModelClass.load`.
-
-        Examples
-        --------
-        >>> model.save("michigan/", overwrite=True)
-        >>> model = mg.MichiGAN.load("michigan/", adata=adata)
-        """
-        dir_path = str(dir_path)
-        if adata is None:
-            saved = Path(dir_path) / f"{prefix or ''}adata.h5ad"
-            if not saved.exists():
-                raise ValueError(
-                    f"no AnnData was saved in {dir_path}; pass the one the model was trained "
-                    f"on: {cls.__name__}.load(dir_path, adata=adata)"
-                )
-        else:
-            _check_same_genes(Path(dir_path), adata, prefix)
-        return super().load(
-            dir_path, adata=adata, accelerator=accelerator, device=device, prefix=prefix, **kwargs
-        )
 
 
 def _check_max_time(max_time):

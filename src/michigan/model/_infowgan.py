@@ -62,9 +62,9 @@ class InfoWGANGP(GANModelBase):
     >>> adata = mg.datasets.splatter_paths(seed=0)
     >>> mg.InfoWGANGP.setup_anndata(adata, layer="counts")
     >>> model = mg.InfoWGANGP(adata, supervised_factors=["path", "step"], labelled_fraction=0.1)
-    >>> model.train(max_epochs=30)
-    >>> adata.obsm["X_infowgan"] = model.get_latent_representation()
-    >>> generated = model.generate(n_samples=3000, seed=0)
+    >>> model.train(max_steps=2000)
+    >>> codes = model.get_latent_representation()  # Q(x): one code per cell
+    >>> mg.metrics.spearman_gap(codes, adata.obs[["path", "step"]])
     """
 
     _module_cls = InfoGANModule

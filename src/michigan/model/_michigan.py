@@ -351,52 +351,23 @@ class MichiGAN(LatentArithmeticMixin, TraversalMixin, GANModelBase):
             tcvae_dir = os.path.join(str(dir_path), f"{prefix or ''}{TCVAE_DIR}")
             self.tcvae.save(tcvae_dir, overwrite=True)
 
-    @classmethod
-    def load(
-        cls,
-        dir_path: str,
-        adata: AnnData | None = None,
-        accelerator: str = "auto",
-        device: int | str = "auto",
-        prefix: str | None = None,
-        **kwargs,
-    ) -> MichiGAN:
-        """Load a model written by :meth:`save`, with its β-TCVAE.
-
-        Parameters
-        ----------
-        dir_path
-            Folder written by :meth:`save`.
-        adata
-            AnnData with the genes of the training data; defaults to the saved one.
-        accelerator, device
-            Where to put the model.
-        prefix
-            Prefix of the file names.
-        **kwargs
-            Passed to :meth:`scvi.model.base.BaseModelClass.load`.
-
-        Examples
-        --------
-        >>> model = mg.MichiGAN.load("michigan/", adata=adata)
-        >>> cells = model.generate(n_samples=100, seed=0)
-        """
-        model = super().load(
-            dir_path, adata=adata, accelerator=accelerator, device=device, prefix=prefix, **kwargs
+    def _load_parts(
+        self, dir_path: str, prefix: str | None, accelerator: str, device: int | str
+    ) -> None:
+        """Load the β-TCVAE saved in ``tcvae/``, checking it is the one trained with."""
+        if self.tcvae is None:
+            return
+        tcvae_dir = os.path.join(str(dir_path), f"{prefix or ''}{TCVAE_DIR}")
+        self.tcvae = TCVAE.load(
+            tcvae_dir, adata=self.adata, accelerator=accelerator, device=device
         )
-        if model.tcvae is not None:
-            tcvae_dir = os.path.join(str(dir_path), f"{prefix or ''}{TCVAE_DIR}")
-            model.tcvae = TCVAE.load(
-                tcvae_dir, adata=model.adata, accelerator=accelerator, device=device
+        saved = getattr(self, "tcvae_fingerprint_", None)
+        if saved is not None and saved != module_fingerprint(self.tcvae.module):
+            raise ValueError(
+                f"{tcvae_dir} holds another β-TCVAE than the one this MichiGAN was trained "
+                "on; save the model again with model.save(...), or restore the folder "
+                "written with it"
             )
-            saved = getattr(model, "tcvae_fingerprint_", None)
-            if saved is not None and saved != module_fingerprint(model.tcvae.module):
-                raise ValueError(
-                    f"{tcvae_dir} holds another β-TCVAE than the one this MichiGAN was trained "
-                    "on; save the model again with model.save(...), or restore the folder "
-                    "written with it"
-                )
-        return model
 
 
 def _check_obsm(adata: AnnData, key: str) -> np.ndarray:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,11 +28,11 @@ from ..module import (
     TCVAEModule,
 )
 from ..train import CheckpointTrainRunner, TCVAETrainingPlan
-from ._fields import register_expression_fields
+from ._fields import ExpressionSetupMixin
 from ._latent_activity import LatentActivityMixin
 from ._latent_arithmetic import DecoderArithmeticMixin
 from ._reading import GeneMatchingMixin
-from ._saved import read_saved_model
+from ._saved import SavedModelMixin
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +45,8 @@ class TCVAE(
     LatentActivityMixin,
     GeneMatchingMixin,
     DecoderArithmeticMixin,
+    ExpressionSetupMixin,
+    SavedModelMixin,
     VAEMixin,
     UnsupervisedTrainingMixin,
     BaseModelClass,
@@ -161,47 +162,6 @@ class TCVAE(
     def _registered_layer(cls, adata: AnnData) -> str | None:
         manager = cls._get_most_recent_anndata_manager(adata, required=True)
         return manager.data_registry[REGISTRY_KEYS.X_KEY].attr_key
-
-    @classmethod
-    def setup_anndata(
-        cls,
-        adata: AnnData,
-        layer: str | None = None,
-        batch_key: str | None = None,
-        labels_key: str | None = None,
-        **kwargs,
-    ) -> None:
-        """Register an AnnData with the model.
-
-        The data are checked first (a non-empty, numeric, finite matrix with at least two
-        genes; existing layer and ``.obs`` columns), so that bad input raises before anything
-        is written to ``adata``.
-
-        Parameters
-        ----------
-        adata
-            Cells × genes. Raw counts for the count likelihoods (the default).
-        layer
-            Layer with the data; ``None`` uses ``adata.X``.
-        batch_key
-            Column of ``adata.obs`` with the batch of each cell; the decoder is conditioned on
-            it.
-        labels_key
-            Column of ``adata.obs`` with cell labels (kept for downstream use, e.g. latent
-            arithmetic; the model does not train on them).
-        **kwargs
-            Passed to :meth:`scvi.data.AnnDataManager.register_fields`.
-
-        Examples
-        --------
-        >>> import michigan as mg
-        >>> adata = mg.datasets.pbmc68k()
-        >>> mg.TCVAE.setup_anndata(adata, layer="counts", labels_key="bulk_labels")
-        """
-        setup_method_args = cls._get_setup_method_args(**locals())
-        register_expression_fields(
-            cls, adata, layer, batch_key, labels_key, setup_method_args, **kwargs
-        )
 
     def train(
         self,
@@ -388,31 +348,6 @@ class TCVAE(
             batch = batch[np.asarray(indices)]
         return self.decode(codes, batch=batch, library_size=library_size)
 
-    @classmethod
-    def load(cls, dir_path: str, adata: AnnData | None = None, **kwargs):
-        """Load a saved model, checking first that ``adata`` has the genes it was trained on.
-
-        A missing or damaged ``model.pt`` raises an error that names the file.
-
-        Parameters
-        ----------
-        dir_path
-            Folder written by :meth:`save`.
-        adata
-            AnnData to attach; defaults to the one saved with ``save_anndata=True``.
-        **kwargs
-            Passed to :meth:`scvi.model.base.BaseModelClass.load`.
-
-        Examples
-        --------
-        >>> model.save("tcvae/", overwrite=True)
-        >>> model = mg.TCVAE.load("tcvae/", adata=adata)
-        """
-        saved = read_saved_model(dir_path, kwargs.get("prefix"))
-        if adata is not None:
-            _check_saved_genes(saved, adata)
-        return super().load(str(dir_path), adata=adata, **kwargs)
-
 
 def _check_hidden_widths(n_hidden) -> None:
     widths = list(n_hidden) if isinstance(n_hidden, Sequence) else None
@@ -422,20 +357,4 @@ def _check_hidden_widths(n_hidden) -> None:
         raise ValueError(
             f"n_hidden must be a non-empty sequence of positive layer widths, got {n_hidden!r}; "
             "for example n_hidden=(512, 256)"
-        )
-
-
-def _check_same_genes(dir_path: Path, adata: AnnData, prefix: str | None) -> None:
-    """Check that ``adata`` has the genes of the model saved in ``dir_path``, in order."""
-    _check_saved_genes(read_saved_model(dir_path, prefix), adata)
-
-
-def _check_saved_genes(saved: dict, adata: AnnData) -> None:
-    var_names = np.asarray(saved.get("var_names", []), dtype=str)
-    if len(var_names) and not np.array_equal(var_names, np.asarray(adata.var_names, dtype=str)):
-        shared = len(np.intersect1d(var_names, adata.var_names))
-        raise ValueError(
-            f"the model was trained on {len(var_names)} genes but adata has {adata.n_vars} "
-            f"({shared} in common, or in another order); subset and order the genes as in "
-            "training, e.g. adata = adata[:, saved_var_names].copy()"
         )
