@@ -147,10 +147,10 @@ def test_presets_are_the_papers_trees_and_yield_to_explicit_arguments():
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"n_branch_points": -1}, "n_branch_points must be an integer >= 0"),
-        ({"n_genes": 0}, "n_genes must be an integer >= 1"),
-        ({"n_cells": -3}, "n_cells must be an integer >= 1"),
-        ({"branch_length": 0}, "branch_length must be an integer >= 1"),
+        ({"n_branch_points": -1}, "n_branch_points must be at least 0"),
+        ({"n_genes": 0}, "n_genes must be at least 1"),
+        ({"n_cells": -3}, "n_cells must be at least 1"),
+        ({"branch_length": 0}, "branch_length must be at least 1"),
         ({"branch_length": [10, 10]}, "branch_length has 2 values but the tree has 3 branches"),
         ({"momentum": 1.0}, r"momentum must lie in \[0, 1\)"),
         ({"coef_shape": 0.0}, "coef_shape must be a finite number > 0"),

@@ -6,6 +6,7 @@ user's data unchanged.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -124,13 +125,34 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_non_negative(value, name: str) -> float:
-    """Check that ``value`` is a finite number of at least 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+def check_non_negative(value, name: str, *, strict: bool = False) -> float:
+    """Check that ``value`` is a finite number of at least 0 (above 0 when ``strict``)."""
+    if not _is_real(value):
         raise TypeError(f"{name} must be a number, got {value!r}")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    if not np.isfinite(value) or (value <= 0 if strict else value < 0):
+        relation = "> 0" if strict else ">= 0"
+        raise ValueError(f"{name} must be a finite number {relation}, got {value}")
     return float(value)
+
+
+def check_real(value, name: str) -> float:
+    """Check that ``value`` is a finite real number."""
+    if not _is_real(value) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return float(value)
+
+
+def check_probability(value, name: str) -> float:
+    """Check that ``value`` is a probability, a number in [0, 1]."""
+    if not _is_real(value) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(
+            f"{name} must be a probability in [0, 1], got {value!r}; pass a value between 0 and 1"
+        )
+    return float(value)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_choice(value, name: str, choices: Sequence[str]) -> str:

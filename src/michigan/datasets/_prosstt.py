@@ -15,7 +15,8 @@ import scipy.sparse as sp
 from anndata import AnnData
 from numpy.typing import ArrayLike
 
-from ._validation import apply_preset, check_count, check_nonnegative, check_real
+from .._validation import check_non_negative, check_positive_int, check_real
+from ._arguments import apply_preset
 
 #: The paper's PROSSTT data (Yu & Welch 2021, Figs. S10–S12): 2,000 genes on trees with 3, 4
 #: and 5 branch points (7, 9 and 11 branches of 50 pseudotime steps), sampled evenly at every
@@ -238,7 +239,7 @@ def _validate(
     seed: int | None,
     **scalars: float,
 ) -> _ProssttParams:
-    n_branch_points = check_count("n_branch_points", n_branch_points, minimum=0)
+    n_branch_points = check_positive_int(n_branch_points, "n_branch_points", minimum=0)
     n_branches = 2 * n_branch_points + 1
     if np.ndim(branch_length) > 0:
         if len(branch_length) != n_branches:
@@ -246,29 +247,29 @@ def _validate(
                 f"branch_length has {len(branch_length)} values but the tree has {n_branches} "
                 "branches; pass one number or one per branch"
             )
-        lengths = tuple(check_count("branch_length[i]", n) for n in branch_length)
+        lengths = tuple(check_positive_int(n, "branch_length[i]") for n in branch_length)
     else:
-        lengths = (check_count("branch_length", branch_length),) * n_branches
+        lengths = (check_positive_int(branch_length, "branch_length"),) * n_branches
     n_programs = 5 * n_branch_points + 10 if n_programs is None else n_programs
-    n_programs = check_count("n_programs", n_programs)
+    n_programs = check_positive_int(n_programs, "n_programs")
     coef_shape = min(0.05, 1.0 / n_programs) if coef_shape is None else coef_shape
     if sampling not in ("even", "random"):
         raise ValueError(f"sampling must be 'even' or 'random', got {sampling!r}")
-    momentum = check_nonnegative("momentum", scalars["momentum"])
+    momentum = check_non_negative(scalars["momentum"], "momentum")
     if momentum >= 1:
         raise ValueError(f"momentum must lie in [0, 1), got {momentum}; pass e.g. momentum=0.8")
     for name in ("step_sd", "base_mean_scale", "library_sd"):
-        check_nonnegative(name, scalars[name])
+        check_non_negative(scalars[name], name)
     for name in ("max_log_fold", "base_mean_loc"):
-        check_real(name, scalars[name])
+        check_real(scalars[name], name)
     return _ProssttParams(
         n_branch_points=n_branch_points,
-        n_genes=check_count("n_genes", n_genes),
-        n_cells=check_count("n_cells", n_cells),
+        n_genes=check_positive_int(n_genes, "n_genes"),
+        n_cells=check_positive_int(n_cells, "n_cells"),
         branch_length=lengths,
         n_programs=n_programs,
-        coef_shape=check_nonnegative("coef_shape", coef_shape, strict=True),
-        coef_scale=check_nonnegative("coef_scale", scalars.pop("coef_scale"), strict=True),
+        coef_shape=check_non_negative(coef_shape, "coef_shape", strict=True),
+        coef_scale=check_non_negative(scalars.pop("coef_scale"), "coef_scale", strict=True),
         sampling=sampling,
         seed=seed,
         **{name: float(value) for name, value in scalars.items()},

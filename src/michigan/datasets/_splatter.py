@@ -13,8 +13,8 @@ import scipy.sparse as sp
 from anndata import AnnData
 from scipy.interpolate import CubicSpline
 
+from ._arguments import apply_preset
 from ._splatter_params import SplatterParams, validate_splatter_params
-from ._validation import apply_preset
 
 _PAPER_SETUP = {
     "n_cells": 10_000,

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import (
-    check_count,
-    check_nonnegative,
+from .._validation import (
+    check_non_negative,
+    check_positive_int,
     check_probability,
     check_real,
-    per_group,
 )
+from ._arguments import per_group
 
 
 @dataclass(frozen=True)
@@ -71,12 +71,12 @@ def validate_splatter_params(
     **scalars: float,
 ) -> SplatterParams:
     """Check every argument of :func:`~michigan.datasets.splatter_paths` and normalise it."""
-    n_genes = check_count("n_genes", n_genes)
-    n_paths = check_count("n_paths", n_paths)
-    n_steps = check_count("n_steps", n_steps)
+    n_genes = check_positive_int(n_genes, "n_genes")
+    n_paths = check_positive_int(n_paths, "n_paths")
+    n_steps = check_positive_int(n_steps, "n_steps")
     if batch_cells is None:
-        n_cells = check_count("n_cells", n_cells)
-        n_batches = check_count("n_batches", n_batches)
+        n_cells = check_positive_int(n_cells, "n_cells")
+        n_batches = check_positive_int(n_batches, "n_batches")
         if n_batches > n_cells:
             raise ValueError(
                 f"n_batches={n_batches} exceeds n_cells={n_cells}; pass fewer batches or "
@@ -84,27 +84,27 @@ def validate_splatter_params(
             )
         batch_cells = tuple(len(block) for block in np.array_split(np.arange(n_cells), n_batches))
     else:
-        batch_cells = tuple(check_count("batch_cells[i]", cells) for cells in batch_cells)
+        batch_cells = tuple(check_positive_int(cells, "batch_cells[i]") for cells in batch_cells)
         if not batch_cells:
             raise ValueError("batch_cells is empty; pass the number of cells of each batch")
         n_cells, n_batches = sum(batch_cells), len(batch_cells)
     if group_prob is None:
         group_prob = (1.0 / n_paths,) * n_paths
     else:
-        group_prob = tuple(check_probability("group_prob[i]", p) for p in group_prob)
+        group_prob = tuple(check_probability(p, "group_prob[i]") for p in group_prob)
         if len(group_prob) != n_paths or not np.isclose(sum(group_prob), 1.0):
             raise ValueError(
                 f"group_prob must hold one probability per path ({n_paths}) summing to 1, "
                 f"got {list(group_prob)}; pass e.g. group_prob={[round(1 / n_paths, 3)] * n_paths}"
             )
     for name in ("nonlinear_prob", "out_prob"):
-        check_probability(name, scalars[name])
+        check_probability(scalars[name], name)
     for name in ("sigma_fac", "out_fac_scale", "batch_fac_scale", "lib_scale", "bcv_common"):
-        check_nonnegative(name, scalars[name])
+        check_non_negative(scalars[name], name)
     for name in ("mean_shape", "mean_rate", "bcv_df"):
-        check_nonnegative(name, scalars[name], strict=True)
+        check_non_negative(scalars[name], name, strict=True)
     for name in ("out_fac_loc", "batch_fac_loc", "lib_loc", "dropout_shape"):
-        check_real(name, scalars[name])
+        check_real(scalars[name], name)
     return SplatterParams(
         n_cells=n_cells,
         n_genes=n_genes,
@@ -117,15 +117,15 @@ def validate_splatter_params(
         de_prob=_per_path_probability("de_prob", de_prob, n_paths),
         de_down_prob=_per_path_probability("de_down_prob", de_down_prob, n_paths),
         de_fac_loc=tuple(
-            check_real("de_fac_loc", v)
-            for v in per_group("de_fac_loc", de_fac_loc, n_paths, "path")
+            check_real(v, "de_fac_loc")
+            for v in per_group(de_fac_loc, "de_fac_loc", n_paths, "path")
         ),
         de_fac_scale=tuple(
-            check_nonnegative("de_fac_scale", v)
-            for v in per_group("de_fac_scale", de_fac_scale, n_paths, "path")
+            check_non_negative(v, "de_fac_scale")
+            for v in per_group(de_fac_scale, "de_fac_scale", n_paths, "path")
         ),
         skew=_per_path_probability("skew", skew, n_paths),
-        dropout_mid=None if dropout_mid is None else check_real("dropout_mid", dropout_mid),
+        dropout_mid=None if dropout_mid is None else check_real(dropout_mid, "dropout_mid"),
         seed=seed,
         **{name: float(value) for name, value in scalars.items()},
     )
@@ -134,7 +134,7 @@ def validate_splatter_params(
 def _per_path_probability(
     name: str, value: float | Sequence[float], n_paths: int
 ) -> tuple[float, ...]:
-    return tuple(check_probability(name, v) for v in per_group(name, value, n_paths, "path"))
+    return tuple(check_probability(v, name) for v in per_group(value, name, n_paths, "path"))
 
 
 def _check_path_from(path_from: Sequence[int | None] | None, n_paths: int) -> tuple[int, ...]:

@@ -1,4 +1,4 @@
-"""Argument checks shared by the simulators: each error names the problem and the fix."""
+"""The simulators' arguments: named presets, and values given once or per group."""
 
 from __future__ import annotations
 
@@ -7,45 +7,9 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-
-def check_count(name: str, value: Any, minimum: int = 1) -> int:
-    """Return ``value`` as an ``int`` if it is an integer ``>= minimum``, else raise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(
-            f"{name} must be an integer >= {minimum}, got {value!r}; pass {name}={minimum} or more"
-        )
-    return int(value)
-
-
-def check_probability(name: str, value: Any) -> float:
-    """Return ``value`` as a ``float`` if it lies in [0, 1], else raise."""
-    if not _is_real(value) or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(
-            f"{name} must be a probability in [0, 1], got {value!r}; pass a value between 0 and 1"
-        )
-    return float(value)
-
-
-def check_nonnegative(name: str, value: Any, *, strict: bool = False) -> float:
-    """Return ``value`` as a ``float`` if it is ``>= 0`` (``> 0`` when ``strict``), else raise."""
-    bound_ok = _is_real(value) and (float(value) > 0 if strict else float(value) >= 0)
-    if not bound_ok or not np.isfinite(float(value)):
-        relation = "> 0" if strict else ">= 0"
-        raise ValueError(f"{name} must be a finite number {relation}, got {value!r}")
-    return float(value)
-
-
-def check_real(name: str, value: Any) -> float:
-    """Return ``value`` as a ``float`` if it is a finite real number, else raise."""
-    if not _is_real(value) or not np.isfinite(float(value)):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    return float(value)
-
 
 def per_group(
-    name: str, value: float | Sequence[float], n_groups: int, group: str
+    value: float | Sequence[float], name: str, n_groups: int, group: str
 ) -> tuple[float, ...]:
     """Broadcast a scalar, or check a sequence, to one value per ``group``."""
     if _is_real(value):
