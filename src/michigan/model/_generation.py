@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from anndata import AnnData
+from anndata.io import read_h5ad
+from scipy import sparse
 from scvi import REGISTRY_KEYS
 
 from .._validation import check_positive_int, get_matrix
+from ._generated_file import check_output_file, write_generated_h5ad
 
 #: ``.obsm`` key of the codes of generated cells (and the usual key of a model's codes).
 CODES_KEY = "X_michigan"
@@ -53,20 +57,36 @@ def sample_counts(
     >>> int(library[0]), int(counts.sum()), float(counts[0, 2])
     (100, 100, 0.0)
     """
+    library = draw_library_sizes(library_sizes, expression.shape[0], rng)
+    counts = np.zeros(expression.shape, dtype=np.float32)
+    for start in range(0, expression.shape[0], chunk_size):
+        stop = start + chunk_size
+        counts[start:stop] = multinomial_counts(expression[start:stop], library[start:stop], rng)
+    return library, counts
+
+
+def draw_library_sizes(
+    library_sizes: np.ndarray, n_cells: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``n_cells`` library sizes drawn with replacement from real ones (``int64``)."""
     library_sizes = np.rint(np.asarray(library_sizes, dtype=np.float64)).astype(np.int64)
     if library_sizes.size == 0 or library_sizes.min() < 0:
         raise ValueError("library_sizes must be non-empty and non-negative (total counts)")
-    n_cells = expression.shape[0]
-    library = rng.choice(library_sizes, size=n_cells, replace=True)
-    counts = np.zeros(expression.shape, dtype=np.float32)
-    for start in range(0, n_cells, chunk_size):
-        stop = min(start + chunk_size, n_cells)
-        profile = np.expm1(np.clip(np.asarray(expression[start:stop], dtype=np.float64), 0, None))
-        totals = profile.sum(axis=1, keepdims=True)
-        profile = np.where(totals > 0, profile / np.where(totals > 0, totals, 1), 1.0)
-        profile /= profile.sum(axis=1, keepdims=True)
-        counts[start:stop] = rng.multinomial(library[start:stop], profile)
-    return library, counts
+    return rng.choice(library_sizes, size=n_cells, replace=True)
+
+
+def multinomial_counts(
+    expression: np.ndarray, library: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Counts ``~ Multinomial(library, expm1(x) / Σ expm1(x))`` of a block of cells.
+
+    A cell whose profile is all zero gets a uniform profile. Memory: the block in float64.
+    """
+    profile = np.expm1(np.clip(np.asarray(expression, dtype=np.float64), 0, None))
+    totals = profile.sum(axis=1, keepdims=True)
+    profile = np.where(totals > 0, profile / np.where(totals > 0, totals, 1), 1.0)
+    profile /= profile.sum(axis=1, keepdims=True)
+    return rng.multinomial(library, profile).astype(np.float32)
 
 
 class GenerationMixin:
@@ -146,6 +166,7 @@ class GenerationMixin:
         key_added: str = "michigan_generated",
         batch_size: int = 1024,
         counts: bool = False,
+        out: str | os.PathLike | None = None,
     ) -> AnnData:
         """Generate cells from codes, from the codes of real cells, or from the model's codes.
 
@@ -179,6 +200,12 @@ class GenerationMixin:
             so its counts sum to the drawn library exactly (in ``.obs["library_size"]``).
             Such cells go through ``sc.pp.normalize_total`` and ``sc.pp.log1p`` like real
             ones. Needs a model that generates log-normalised expression.
+        out
+            Write the cells to this new ``.h5ad`` file, ``batch_size`` cells at a time
+            (``.X`` dense, ``.layers["counts"]`` sparse), and return it opened backed
+            (``backed="r"``; ``.to_memory()`` reads it whole). Memory then holds one batch of
+            cells, not the whole output: for millions of cells. With ``inplace``, the layer
+            written into ``adata`` is read back from the file.
 
         Returns
         -------
@@ -186,7 +213,7 @@ class GenerationMixin:
         the class docs), codes in ``.obsm["X_michigan"]``, their provenance in ``.obs``
         (``generated_from``, and ``source_cell`` or ``code_index``), settings in
         ``.uns["michigan"]``; with ``counts=True`` also ``.layers["counts"]`` and
-        ``.obs["library_size"]``.
+        ``.obs["library_size"]``. With ``out``, that AnnData backed by the file.
 
         Examples
         --------
@@ -194,6 +221,7 @@ class GenerationMixin:
         >>> twins = model.generate(adata=adata, inplace=True)  # adata.layers["michigan_generated"]
         >>> cells = model.generate(n_samples=3000, seed=0, counts=True)
         >>> sc.pp.normalize_total(cells, layer="counts")  # like real counts
+        >>> on_disk = model.generate(n_samples=1_000_000, seed=0, out="generated.h5ad")
         """
         if codes is not None and self.module.n_code == 0:
             raise TypeError(
@@ -212,6 +240,8 @@ class GenerationMixin:
         check_positive_int(batch_size, "batch_size")
         if counts:
             self._check_counts_possible()
+        if out is not None:
+            out = check_output_file(out)
         seed = self._resolve_seed(seed)
         rng = np.random.default_rng(seed)
         if codes is not None:
@@ -234,44 +264,83 @@ class GenerationMixin:
                 else check_positive_int(n_samples, "n_samples")
             )
             codes, obs = self._sample_codes(n_cells, rng)
-        expression = self._generate_expression(codes, n_cells, seed, batch_size)
-        cells = self._cells(expression, obs, codes, {"seed": seed, **self._generation_uns()})
+        uns = {"seed": seed, **self._generation_uns()}
+        library = counts_rng = None
         if counts:
-            library, sampled = sample_counts(
-                expression, self._training_library_sizes(), np.random.default_rng([seed, 1])
+            uns["counts"] = (
+                "multinomial over the generated profile; library sizes drawn from the training "
+                "cells'"
             )
-            cells.layers["counts"] = sampled
-            cells.obs["library_size"] = library
-            cells.uns[GENERATION_UNS_KEY]["counts"] = (
-                "multinomial over the generated profile; library sizes drawn from the "
-                "training cells'"
+            counts_rng = np.random.default_rng([seed, 1])
+            library = draw_library_sizes(self._training_library_sizes(), n_cells, counts_rng)
+            obs["library_size"] = library
+        blocks = self._cell_blocks(codes, n_cells, seed, batch_size, library, counts_rng)
+        if out is None:
+            matrices = _stacked(blocks, n_cells, self.module.n_genes)
+            cells = self._cells(matrices.pop("X"), obs, codes, uns)
+            cells.layers.update(matrices)
+        else:
+            empty = sparse.csr_matrix((n_cells, self.module.n_genes), dtype=np.float32)
+            skeleton = self._cells(empty, obs, codes, uns)
+            write_generated_h5ad(
+                out,
+                blocks,
+                obs=skeleton.obs,
+                var_names=skeleton.var_names,
+                obsm=dict(skeleton.obsm),
+                uns=dict(skeleton.uns),
             )
+            cells = read_h5ad(out, backed="r")
         if inplace:
-            adata.layers[key_added] = expression
+            adata.layers[key_added] = cells.X if out is None else cells.X[:]
         return cells
 
-    @torch.inference_mode()
+    def _cell_blocks(
+        self,
+        codes: np.ndarray | None,
+        n_cells: int,
+        seed: int,
+        batch_size: int,
+        library: np.ndarray | None = None,
+        counts_rng: np.random.Generator | None = None,
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Generated cells in blocks of rows: ``"X"``, and ``"counts"`` given their libraries."""
+        start = 0
+        for expression in self._expression_chunks(codes, n_cells, seed, batch_size):
+            stop = start + len(expression)
+            block = {"X": expression}
+            if library is not None:
+                block["counts"] = multinomial_counts(expression, library[start:stop], counts_rng)
+            yield block
+            start = stop
+
     def _generate_expression(
         self, codes: np.ndarray | None, n_cells: int, seed: int, batch_size: int = 1024
     ) -> np.ndarray:
         """Generator output for codes (or ``n_cells`` unconditional cells), noise from ``seed``."""
+        blocks = self._cell_blocks(codes, n_cells, seed, batch_size)
+        return _stacked(blocks, n_cells, self.module.n_genes)["X"]
+
+    def _expression_chunks(
+        self, codes: np.ndarray | None, n_cells: int, seed: int, batch_size: int
+    ) -> Iterator[np.ndarray]:
+        """Generated cells, ``batch_size`` at a time, with the noise of :func:`_noise_blocks`."""
         self._check_if_trained(warn=True)
         module = self.module
         module.eval()
         device = module.device
-        noise = module.sample_noise(
-            n_cells, device="cpu", generator=torch.Generator().manual_seed(seed)
-        )
-        chunks = []
+        noise_blocks = _noise_blocks(module, n_cells, seed)
+        noise = torch.zeros((0, module.n_noise))
         for start in range(0, n_cells, batch_size):
-            stop = start + batch_size
+            stop = min(start + batch_size, n_cells)
+            while len(noise) < stop - start:
+                noise = torch.cat([noise, next(noise_blocks)])
+            batch_noise, noise = noise[: stop - start], noise[stop - start :]
             code = None
             if codes is not None:
                 code = torch.as_tensor(codes[start:stop], dtype=torch.float32, device=device)
-            chunks.append(module.generate(code, noise[start:stop].to(device)).cpu())
-        if not chunks:
-            return np.zeros((0, module.n_genes), dtype=np.float32)
-        return torch.cat(chunks).numpy()
+            with torch.inference_mode():
+                yield module.generate(code, batch_noise.to(device)).cpu().numpy()
 
     def _check_counts_possible(self) -> None:
         module = self.module
@@ -341,3 +410,32 @@ class GenerationMixin:
                 f"adata has {adata.n_vars} genes, not the {self.adata.n_vars} the model was "
                 "trained on (in that order); subset it: adata[:, model.adata.var_names]"
             )
+
+
+#: Cells whose noise is drawn at once: the noise of cell ``i`` depends on the seed and on the
+#: number of cells, not on the ``batch_size`` of ``generate``.
+NOISE_BLOCK = 1024
+
+
+def _noise_blocks(module, n_cells: int, seed: int) -> Iterator[torch.Tensor]:
+    """The generator's noise for ``n_cells`` cells, in blocks of :data:`NOISE_BLOCK` rows."""
+    generator = torch.Generator().manual_seed(seed)
+    for start in range(0, n_cells, NOISE_BLOCK):
+        size = min(NOISE_BLOCK, n_cells - start)
+        yield module.sample_noise(size, device="cpu", generator=generator)
+
+
+def _stacked(
+    blocks: Iterator[dict[str, np.ndarray]], n_cells: int, n_genes: int
+) -> dict[str, np.ndarray]:
+    """Row blocks written into preallocated matrices (one copy of the output, not two)."""
+    matrices: dict[str, np.ndarray] = {"X": np.zeros((n_cells, n_genes), dtype=np.float32)}
+    start = 0
+    for block in blocks:
+        stop = start + len(block["X"])
+        for key, values in block.items():
+            if key not in matrices:
+                matrices[key] = np.zeros((n_cells, n_genes), dtype=np.float32)
+            matrices[key][start:stop] = values
+        start = stop
+    return matrices

@@ -1,0 +1,124 @@
+"""Generating many cells: straight to an ``.h5ad`` file against a bare loop of forward passes.
+
+A WGAN-GP with the default networks on 2,000 genes (trained for a few steps: speed does not
+depend on the weights) generates ``n`` cells three ways, side by side in one process:
+
+- ``bare``: the generator's forward passes over the same batches, outputs discarded (the
+  floor: what generation costs without keeping anything);
+- ``file``: ``model.generate(n_samples=n, out=path)``, the cells written batch by batch as
+  CSR to an ``.h5ad`` file;
+- ``memory``: ``model.generate(n_samples=n)``, a dense matrix in memory (up to
+  ``--max-memory-cells``).
+
+For each: wall and CPU seconds, and the peak resident memory above the start of the call
+(Linux: the peak is reset through ``/proc/self/clear_refs`` before each call and read from
+``VmHWM``). Run ``python benchmarks/bench_scale.py [--cells 10000 100000 1000000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scvi
+import torch
+from anndata import AnnData
+
+import michigan as mg
+
+N_GENES = 2_000
+BATCH_SIZE = 1024
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _measure(run) -> dict[str, float]:
+    """Wall and CPU seconds of ``run()``, and its peak RSS above the RSS at its start (MiB)."""
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    start_rss = _rss_kib("VmRSS")
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "peak_above_start_mib": (_rss_kib("VmHWM") - start_rss) / 1024,
+    }
+
+
+def _model() -> mg.WGANGP:
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(rng.gamma(0.6, 1 / 0.3, size=(1, N_GENES)), size=(512, N_GENES))
+    adata = AnnData(counts.astype(np.float32))
+    mg.WGANGP.setup_anndata(adata)
+    model = mg.WGANGP(adata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.train(max_steps=2, batch_size=128, monitor=False, enable_progress_bar=False)
+    return model
+
+
+def _bare_loop(model: mg.WGANGP, n_cells: int) -> None:
+    module = model.module
+    module.eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        for start in range(0, n_cells, BATCH_SIZE):
+            size = min(BATCH_SIZE, n_cells - start)
+            module.generate(None, module.sample_noise(size, device="cpu", generator=generator))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--max-memory-cells", type=int, default=100_000)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    scvi.settings.seed = 0
+    model = _model()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for n_cells in args.cells:
+            path = Path(folder) / f"cells_{n_cells}.h5ad"
+            bare = _measure(lambda n=n_cells: _bare_loop(model, n))
+            to_file = _measure(
+                lambda n=n_cells, p=path: model.generate(n_samples=n, seed=0, out=p)
+            )
+            size_mib = path.stat().st_size / 2**20
+            path.unlink()
+            memory = None
+            if n_cells <= args.max_memory_cells:
+                memory = _measure(lambda n=n_cells: model.generate(n_samples=n, seed=0))
+            rows.append((n_cells, bare, to_file, size_mib, memory))
+    print(f"torch threads: {args.threads}; {N_GENES} genes; batches of {BATCH_SIZE} cells\n")
+    print(
+        "| cells | bare loop CPU s | to file CPU s | file / bare (CPU) | file / bare (wall) "
+        "| peak above start, file | file size | in memory CPU s | peak above start, memory |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n_cells, bare, to_file, size_mib, memory in rows:
+        memory_cells = (
+            f"{memory['cpu_s']:.1f} | {memory['peak_above_start_mib']:.0f} MiB"
+            if memory
+            else "– | –"
+        )
+        print(
+            f"| {n_cells:,} | {bare['cpu_s']:.1f} | {to_file['cpu_s']:.1f} "
+            f"| {to_file['cpu_s'] / bare['cpu_s']:.2f}× "
+            f"| {to_file['wall_s'] / bare['wall_s']:.2f}× "
+            f"| {to_file['peak_above_start_mib']:.0f} MiB | {size_mib:.0f} MiB | {memory_cells} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
