@@ -22,6 +22,7 @@ from ..module import CODE_SOURCES, CodeSource
 from ..tl import (
     PREDICTED_CODES_KEY,
     PREDICTION_UNS_KEY,
+    ArithmeticPlan,
     LatentArithmetic,
     apply_plan,
     plan_arithmetic,
@@ -73,22 +74,24 @@ class LatentArithmeticMixin:
         cell_type_key: str,
         perturbation_key: str,
         target: tuple[Hashable, Hashable],
+        arithmetic: Arithmetic = "perturbation",
+        control_perturbation: Hashable | None = None,
         control_cell_type: Hashable | None = None,
         code_source: CodeSource = "sample",
         n_cells: int | None = None,
+        n_samples: int = 1,
         seed: int | None = None,
-        arithmetic: Arithmetic = "cell_type",
-        control_perturbation: Hashable | None = None,
         balance: bool = True,
     ) -> AnnData:
         """Predict cells of an unseen (cell type, perturbation) combination.
 
-        Latent-space arithmetic (:func:`michigan.tl.latent_arithmetic`): the mean latent
-        difference ``Δ`` between the target cell type and a control cell type over the
-        perturbations both were seen with (groups resampled to equal sizes, each perturbation
-        weighted equally) is added to the codes of the control cell type's cells under the
-        target perturbation; the shifted codes are turned into expression by the model.
-        ``adata`` is only read (an AnnData not yet registered with the model gets
+        Latent-space arithmetic (:func:`michigan.tl.latent_arithmetic`), then the model turns
+        the shifted codes into expression. By default (``arithmetic="perturbation"``, scGen's
+        form) the target cell type's own cells under a control perturbation are shifted by
+        ``Δ``, the mean latent difference between the target perturbation and the control
+        perturbation over the *other* cell types seen with both (each cell type weighted
+        equally, its two groups resampled to equal sizes). No cell of the target cell type
+        enters ``Δ``. ``adata`` is only read (an AnnData not yet registered with the model gets
         scvi-tools' usual registration first).
 
         Parameters
@@ -100,26 +103,30 @@ class LatentArithmeticMixin:
             Columns of ``adata.obs`` with the cell type and the perturbation of each cell.
         target
             ``(cell type, perturbation)`` to predict, e.g. ``("CD4T", "stimulated")``.
+        arithmetic
+            ``"perturbation"`` (scGen's, above) or ``"cell_type"`` (the MichiGAN paper's):
+            ``Δ`` is the mean difference between the target cell type and a control cell type
+            over the perturbations both were seen with, added to the control cell type's cells
+            under the target perturbation.
+        control_perturbation
+            For ``arithmetic="perturbation"``: the perturbation whose cells of the target
+            type are shifted. ``None`` picks the one with the most cells of the target type
+            among those sharing a cell type with the target perturbation.
         control_cell_type
-            Cell type whose cells under the target perturbation are shifted. ``None`` picks
-            the cell type with the most cells under the target perturbation among those that
-            share at least one other perturbation with the target cell type.
+            For ``arithmetic="cell_type"``: the cell type whose cells under the target
+            perturbation are shifted. ``None`` picks the one with the most cells under the
+            target perturbation among those sharing another perturbation with the target.
         code_source
             ``"sample"``: one posterior sample per cell (the paper's better choice);
             ``"mean"``: posterior means.
         n_cells
-            Cells to predict; ``None`` shifts each control cell once.
+            Cells to predict; ``None`` shifts each source cell once.
+        n_samples
+            Independent predictions (posterior samples of the codes, resampling of ``Δ``'s
+            groups, generator noise) behind the per-gene uncertainty in ``.var``; the cells
+            returned are the first prediction's, the same as with ``n_samples=1``.
         seed
             Seed of the resampling, the posterior samples and the generator's noise.
-        arithmetic
-            ``"cell_type"`` (the paper's, above) or ``"perturbation"`` (scGen's): ``Δ`` is the
-            mean difference between the target perturbation and a control perturbation over
-            the cell types seen with both, added to the target cell type's cells under the
-            control perturbation.
-        control_perturbation
-            For ``arithmetic="perturbation"``: the control perturbation (``None`` picks the
-            one with the most cells of the target cell type sharing cell types with the
-            target perturbation).
         balance
             Resample groups to equal sizes when estimating ``Δ``.
 
@@ -129,8 +136,11 @@ class LatentArithmeticMixin:
         (``log1p`` at library size 1e4) in ``.X``; the target labels under
         ``cell_type_key`` and ``perturbation_key`` and the provenance (``prediction_control``,
         ``prediction_code_source``, ``prediction_method``, ``prediction_arithmetic``,
-        ``source_cell``) in ``.obs``; the predicted codes in ``.obsm["X_predicted"]``; ``Δ``
-        and the shared groups in ``.uns["prediction"]``.
+        ``source_cell``) in ``.obs``; the predicted codes in ``.obsm["X_predicted"]``;
+        ``.var["predicted_mean"]``, each gene's predicted mean expression averaged over the
+        ``n_samples`` predictions, and with ``n_samples ≥ 2`` ``.var["predicted_mean_sd"]``,
+        its standard deviation over them; ``Δ``, the arithmetic, the source group
+        ``(cell type, perturbation)`` and the source cells in ``.uns["prediction"]``.
 
         Examples
         --------
@@ -146,6 +156,8 @@ class LatentArithmeticMixin:
         >>> predicted = model.predict(
         ...     cell_type_key="cell_type", perturbation_key="condition", target=target
         ... )  # doctest: +SKIP
+        >>> predicted.uns["prediction"]["source_group"]  # doctest: +SKIP
+        ['CD4T', 'control']
         """
         adata = self.adata if adata is None else adata
         validate_obs_keys(adata, [cell_type_key, perturbation_key])
@@ -153,50 +165,23 @@ class LatentArithmeticMixin:
         check_choice(arithmetic, "arithmetic", ARITHMETICS)
         if n_cells is not None:
             check_positive_int(n_cells, "n_cells")
-        cell_types = adata.obs[cell_type_key].to_numpy()
-        perturbations = adata.obs[perturbation_key].to_numpy()
-        if arithmetic == "cell_type":
-            if control_perturbation is not None:
-                raise ValueError(
-                    "control_perturbation applies to arithmetic='perturbation'; with "
-                    "arithmetic='cell_type' pass control_cell_type instead"
-                )
-            plan = plan_arithmetic(
-                cell_types,
-                perturbations,
-                target,
-                control_cell_type,
-                names=(cell_type_key, perturbation_key),
-            )
-            target_pair = plan.target
-        else:
-            if control_cell_type is not None:
-                raise ValueError(
-                    "control_cell_type applies to arithmetic='cell_type'; with "
-                    "arithmetic='perturbation' pass control_perturbation instead"
-                )
-            if isinstance(target, str) or not isinstance(target, Sequence) or len(target) != 2:
-                raise ValueError(
-                    f"target must be a (cell type, perturbation) pair, got {target!r}"
-                )
-            plan = plan_arithmetic(
-                perturbations,
-                cell_types,
-                (target[1], target[0]),
-                control_perturbation,
-                names=(perturbation_key, cell_type_key),
-                nouns=("perturbation", "cell type"),
-            )
-            target_pair = (plan.target[1], plan.target[0])
+        check_positive_int(n_samples, "n_samples")
+        plan, target_pair, source_group = _plan(
+            adata.obs[cell_type_key].to_numpy(),
+            adata.obs[perturbation_key].to_numpy(),
+            target,
+            arithmetic,
+            control_cell_type=control_cell_type,
+            control_perturbation=control_perturbation,
+            names=(cell_type_key, perturbation_key),
+        )
         adata = self._validate_anndata(adata)
-        rng = np.random.default_rng(seed)
-        rows = plan.rows
-        latent = self._arithmetic_codes(adata, rows, code_source == "mean", seed)
-        all_codes = np.full((adata.n_obs, latent.shape[1]), np.nan)
-        all_codes[rows] = latent
-        result = apply_plan(all_codes, plan, n_cells, balance, rng)
-        expression = self._arithmetic_expression(result.codes, adata, result.source, seed)
-        return _prediction_anndata(
+        result, expression = self._predict_once(adata, plan, code_source, n_cells, balance, seed)
+        gene_means = [expression.mean(axis=0)]
+        for draw_seed in _draw_seeds(seed, n_samples - 1):
+            _, draw = self._predict_once(adata, plan, code_source, n_cells, balance, draw_seed)
+            gene_means.append(draw.mean(axis=0))
+        predicted = _prediction_anndata(
             adata,
             expression,
             result,
@@ -210,6 +195,83 @@ class LatentArithmeticMixin:
             },
             seed=seed,
         )
+        gene_means = np.asarray(gene_means, dtype=np.float64)
+        predicted.var["predicted_mean"] = gene_means.mean(axis=0).astype(np.float32)
+        if n_samples > 1:
+            predicted.var["predicted_mean_sd"] = gene_means.std(axis=0, ddof=1).astype(np.float32)
+        uns = predicted.uns[PREDICTION_UNS_KEY]
+        uns["arithmetic"] = arithmetic
+        uns["source_group"] = [str(label) for label in source_group]
+        uns["source_cells"] = np.asarray(adata.obs_names[np.unique(result.source)], dtype=str)
+        uns["n_samples"] = int(n_samples)
+        return predicted
+
+    def _predict_once(
+        self,
+        adata: AnnData,
+        plan: ArithmeticPlan,
+        code_source: CodeSource,
+        n_cells: int | None,
+        balance: bool,
+        seed: int | None,
+    ) -> tuple[LatentArithmetic, np.ndarray]:
+        """One prediction: codes of the plan's cells, the arithmetic, the expression."""
+        rows = plan.rows
+        latent = self._arithmetic_codes(adata, rows, code_source == "mean", seed)
+        all_codes = np.full((adata.n_obs, latent.shape[1]), np.nan)
+        all_codes[rows] = latent
+        result = apply_plan(all_codes, plan, n_cells, balance, np.random.default_rng(seed))
+        expression = self._arithmetic_expression(result.codes, adata, result.source, seed)
+        return result, np.asarray(expression)
+
+
+def _plan(
+    cell_types: np.ndarray,
+    perturbations: np.ndarray,
+    target: tuple[Hashable, Hashable],
+    arithmetic: Arithmetic,
+    *,
+    control_cell_type: Hashable | None,
+    control_perturbation: Hashable | None,
+    names: tuple[str, str],
+) -> tuple[ArithmeticPlan, tuple[Hashable, Hashable], tuple[Hashable, Hashable]]:
+    """The checked plan, the target as (cell type, perturbation) and the shifted group."""
+    if arithmetic == "cell_type":
+        if control_perturbation is not None:
+            raise ValueError(
+                "control_perturbation applies to arithmetic='perturbation' (the default); "
+                "with arithmetic='cell_type' pass control_cell_type instead"
+            )
+        plan = plan_arithmetic(cell_types, perturbations, target, control_cell_type, names=names)
+        return plan, plan.target, (plan.control, plan.target[1])
+    if control_cell_type is not None:
+        raise ValueError(
+            "control_cell_type applies to arithmetic='cell_type'; pass "
+            "arithmetic='cell_type' with it, or control_perturbation with the default "
+            "arithmetic='perturbation'"
+        )
+    if isinstance(target, str) or not isinstance(target, Sequence) or len(target) != 2:
+        raise ValueError(
+            f"target must be a (cell type, perturbation) pair, got {target!r}; "
+            "e.g. target=('CD4T', 'stimulated')"
+        )
+    plan = plan_arithmetic(
+        perturbations,
+        cell_types,
+        (target[1], target[0]),
+        control_perturbation,
+        names=(names[1], names[0]),
+        nouns=("perturbation", "cell type"),
+    )
+    return plan, (plan.target[1], plan.target[0]), (plan.target[1], plan.control)
+
+
+def _draw_seeds(seed: int | None, n_draws: int) -> list[int | None]:
+    """Seeds of the extra predictions behind the uncertainty (``None``: unseeded)."""
+    if seed is None:
+        return [None] * n_draws
+    states = np.random.SeedSequence(seed).generate_state(n_draws, dtype=np.uint32)
+    return [int(state) % (2**31 - 1) for state in states]
 
 
 def _prediction_anndata(
