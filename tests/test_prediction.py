@@ -198,7 +198,7 @@ class FakeModel(LatentArithmeticMixin):
         noise = np.random.default_rng(seed).standard_normal(codes.shape)
         return codes + self.posterior_sd * noise
 
-    def _arithmetic_expression(self, codes, adata, source, seed):
+    def _arithmetic_expression(self, codes, adata, source, seed, expression):
         return codes @ self.weights
 
 
@@ -369,6 +369,7 @@ def test_evaluate_prediction_scores_the_prediction_above_the_control(fake_setup)
         ),
         ({"n_cells": 0}, "n_cells must be at least 1"),
         ({"n_samples": 0}, "n_samples must be at least 1"),
+        ({"expression": "mean"}, "unknown expression"),
     ],
 )
 def test_predict_errors_leave_adata_unchanged(fake_setup, kwargs, match):
@@ -453,6 +454,27 @@ def test_tcvae_predict_decodes_shifted_codes_to_log_normalised_expression(tcvae)
         **PREDICT_KEYS, target=("A", "P2"), arithmetic="perturbation", n_cells=50
     )
     assert scgen.n_obs == 50 and set(scgen.obs["prediction_control"]) <= {"ctrl", "P1"}
+
+
+def test_tcvae_predict_can_draw_cells_from_the_likelihood(tcvae):
+    kwargs = {**PREDICT_KEYS, "target": ("A", "P2"), "seed": 0}
+    expected = tcvae.predict(**kwargs)
+    cells = tcvae.predict(**kwargs, expression="sample")
+    again = tcvae.predict(**kwargs, expression="sample")
+    np.testing.assert_array_equal(cells.X, again.X)
+    # The same shifted codes, now drawn as counts: exact zeros, log-normalised to 1e4 ...
+    np.testing.assert_array_equal(
+        cells.obsm[PREDICTED_CODES_KEY], expected.obsm[PREDICTED_CODES_KEY]
+    )
+    assert (cells.X == 0).any() and not (expected.X == 0).any()
+    np.testing.assert_allclose(np.expm1(cells.X).sum(axis=1), 1e4, rtol=1e-3)
+    assert set(cells.obs["prediction_expression"]) == {"sample"}
+    assert set(expected.obs["prediction_expression"]) == {"mean"}
+    # ... whose per-gene means follow the decoder's expected profile (many draws).
+    many = {"n_cells": 3000, "code_source": "mean"}
+    profile = np.expm1(tcvae.predict(**kwargs, **many).X).mean(axis=0)
+    drawn = np.expm1(tcvae.predict(**kwargs, **many, expression="sample").X).mean(axis=0)
+    assert np.corrcoef(drawn, profile)[0, 1] > 0.95
 
 
 def test_poisoned_held_out_cells_change_nothing():

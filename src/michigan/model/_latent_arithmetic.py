@@ -52,10 +52,14 @@ class LatentArithmeticMixin:
     """Adds :meth:`predict` (latent-space arithmetic) to a model.
 
     A model provides two hooks: ``_arithmetic_codes(adata, indices, give_mean, seed)``, the
-    codes of some cells, and ``_arithmetic_expression(codes, adata, source, seed)``, the
-    log-normalised expression of codes (``source`` are the rows of the control cells they
-    came from, e.g. for their batch).
+    codes of some cells, and ``_arithmetic_expression(codes, adata, source, seed, expression)``,
+    the log-normalised expression of codes (``source`` are the rows of the cells they were
+    shifted from, e.g. for their batch), and lists in ``_prediction_expressions`` the kinds of
+    expression it makes (``"sample"``: cells; ``"mean"``: expected expression), its default
+    first.
     """
+
+    _prediction_expressions: tuple[str, ...] = ("sample",)
 
     def _arithmetic_codes(
         self, adata: AnnData, indices: np.ndarray, give_mean: bool, seed: int | None
@@ -63,7 +67,12 @@ class LatentArithmeticMixin:
         raise NotImplementedError
 
     def _arithmetic_expression(
-        self, codes: np.ndarray, adata: AnnData, source: np.ndarray, seed: int | None
+        self,
+        codes: np.ndarray,
+        adata: AnnData,
+        source: np.ndarray,
+        seed: int | None,
+        expression: str,
     ) -> np.ndarray:
         raise NotImplementedError
 
@@ -78,6 +87,7 @@ class LatentArithmeticMixin:
         control_perturbation: Hashable | None = None,
         control_cell_type: Hashable | None = None,
         code_source: CodeSource = "sample",
+        expression: str | None = None,
         n_cells: int | None = None,
         n_samples: int = 1,
         seed: int | None = None,
@@ -119,6 +129,12 @@ class LatentArithmeticMixin:
         code_source
             ``"sample"``: one posterior sample per cell (the paper's better choice);
             ``"mean"``: posterior means.
+        expression
+            What the shifted codes become. ``"sample"``: cells (MichiGAN's generator output;
+            for a VAE, counts drawn from its likelihood at the source cells' library sizes,
+            then log-normalised, like real cells); ``"mean"`` (VAEs only): the decoder's
+            expected expression. ``None``: the model's default (MichiGAN ``"sample"``, VAEs
+            ``"mean"``).
         n_cells
             Cells to predict; ``None`` shifts each source cell once.
         n_samples
@@ -166,6 +182,8 @@ class LatentArithmeticMixin:
         if n_cells is not None:
             check_positive_int(n_cells, "n_cells")
         check_positive_int(n_samples, "n_samples")
+        expression = expression or self._prediction_expressions[0]
+        check_choice(expression, "expression", self._prediction_expressions)
         plan, target_pair, source_group = _plan(
             adata.obs[cell_type_key].to_numpy(),
             adata.obs[perturbation_key].to_numpy(),
@@ -176,14 +194,16 @@ class LatentArithmeticMixin:
             names=(cell_type_key, perturbation_key),
         )
         adata = self._validate_anndata(adata)
-        result, expression = self._predict_once(adata, plan, code_source, n_cells, balance, seed)
-        gene_means = [expression.mean(axis=0)]
+        settings = (code_source, expression, n_cells, balance)
+        result, values = self._predict_once(adata, plan, *settings, seed)
+        gene_means = [values.mean(axis=0)]
         for draw_seed in _draw_seeds(seed, n_samples - 1):
-            _, draw = self._predict_once(adata, plan, code_source, n_cells, balance, draw_seed)
-            gene_means.append(draw.mean(axis=0))
+            gene_means.append(
+                self._predict_once(adata, plan, *settings, draw_seed)[1].mean(axis=0)
+            )
         predicted = _prediction_anndata(
             adata,
-            expression,
+            values,
             result,
             keys=(cell_type_key, perturbation_key),
             target=target_pair,
@@ -192,6 +212,7 @@ class LatentArithmeticMixin:
                 "prediction_code_source": code_source,
                 "prediction_method": type(self).__name__.lower(),
                 "prediction_arithmetic": arithmetic,
+                "prediction_expression": expression,
             },
             seed=seed,
         )
@@ -211,6 +232,7 @@ class LatentArithmeticMixin:
         adata: AnnData,
         plan: ArithmeticPlan,
         code_source: CodeSource,
+        expression: str,
         n_cells: int | None,
         balance: bool,
         seed: int | None,
@@ -221,8 +243,8 @@ class LatentArithmeticMixin:
         all_codes = np.full((adata.n_obs, latent.shape[1]), np.nan)
         all_codes[rows] = latent
         result = apply_plan(all_codes, plan, n_cells, balance, np.random.default_rng(seed))
-        expression = self._arithmetic_expression(result.codes, adata, result.source, seed)
-        return result, np.asarray(expression)
+        values = self._arithmetic_expression(result.codes, adata, result.source, seed, expression)
+        return result, np.asarray(values)
 
 
 def _plan(
@@ -313,10 +335,15 @@ def _prediction_anndata(
 class DecoderArithmeticMixin(LatentArithmeticMixin):
     """``predict`` for VAEs: codes from the encoder, expression from the decoder.
 
-    The decoded expected expression is scaled to a library of 1e4 and ``log1p``-transformed,
-    to be comparable with log-normalised data and MichiGAN's output (for the ``"normal"``
+    ``expression="mean"`` (the default): the decoded expected expression, scaled to a library
+    of 1e4 and ``log1p``-transformed, comparable with log-normalised data (for the ``"normal"``
     likelihood the decoder's output is returned as it is, in the space of the data).
+    ``expression="sample"``: cells drawn from the likelihood by the model's ``generate``
+    (counts at the source cells' library sizes, log-normalised to 1e4), which compare with
+    real cells and MichiGAN's cells in realism metrics.
     """
+
+    _prediction_expressions = ("mean", "sample")
 
     def _arithmetic_codes(
         self, adata: AnnData, indices: np.ndarray, give_mean: bool, seed: int | None
@@ -325,13 +352,25 @@ class DecoderArithmeticMixin(LatentArithmeticMixin):
             return self.get_latent_representation(adata, indices=indices, give_mean=give_mean)
 
     def _arithmetic_expression(
-        self, codes: np.ndarray, adata: AnnData, source: np.ndarray, seed: int | None
+        self,
+        codes: np.ndarray,
+        adata: AnnData,
+        source: np.ndarray,
+        seed: int | None,
+        expression: str,
     ) -> np.ndarray:
         from scvi import REGISTRY_KEYS
 
         manager = self.get_anndata_manager(adata, required=True)
         batch = np.asarray(manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)).ravel()[source]
-        expression = self.decode(codes, batch=batch, library_size=TARGET_SUM)
+        if expression == "sample":
+            library = None
+            if self.module.gene_likelihood != "normal":
+                counts = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+                library = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()[source]
+            cells = self.generate(codes=codes, batch=batch, library_size=library, seed=seed)
+            return np.asarray(cells.X)
+        decoded = self.decode(codes, batch=batch, library_size=TARGET_SUM)
         if self.module.gene_likelihood == "normal":
-            return expression
-        return np.log1p(expression)
+            return decoded
+        return np.log1p(decoded)
