@@ -161,7 +161,7 @@ def test_control_without_cells_under_the_target_perturbation_raises():
     sizes = sizes_without()
     sizes.pop(("C", "P2"))
     codes, cell_types, perturbations, _ = additive_codes(sizes)
-    with pytest.raises(ValueError, match="has no cells under 'P2'"):
+    with pytest.raises(ValueError, match="has no cells with 'P2'"):
         latent_arithmetic(codes, cell_types, perturbations, ("A", "P2"), "C")
 
 
@@ -180,19 +180,25 @@ def test_codes_must_match_the_labels():
 
 
 class FakeModel(LatentArithmeticMixin):
-    """Codes from ``.obsm``; a linear "generator" ``expression = codes @ W``."""
+    """Codes from ``.obsm`` (plus seeded Gaussian "posterior" noise of SD ``posterior_sd``
+    unless means are asked for); a linear "generator" ``expression = codes @ W``."""
 
-    def __init__(self, adata: AnnData, weights: np.ndarray):
+    def __init__(self, adata: AnnData, weights: np.ndarray, posterior_sd: float = 0.0):
         self.adata = adata
         self.weights = weights
+        self.posterior_sd = posterior_sd
 
     def _validate_anndata(self, adata):
         return adata
 
     def _arithmetic_codes(self, adata, indices, give_mean, seed):
-        return adata.obsm["codes"][indices]
+        codes = adata.obsm["codes"][indices]
+        if give_mean:
+            return codes
+        noise = np.random.default_rng(seed).standard_normal(codes.shape)
+        return codes + self.posterior_sd * noise
 
-    def _arithmetic_expression(self, codes, adata, source, seed):
+    def _arithmetic_expression(self, codes, adata, source, seed, expression):
         return codes @ self.weights
 
 
@@ -227,22 +233,92 @@ def test_predict_pipeline_with_an_identity_generator(fake_setup, tmp_path):
     np.testing.assert_allclose(predicted.X, codes @ model.weights, rtol=1e-4, atol=1e-4)
     obs = predicted.obs
     assert (obs["cell_type"] == "A").all() and (obs["condition"] == "P2").all()
-    control = obs["prediction_control"].iloc[0]
-    assert (adata.obs.loc[obs["source_cell"], "cell_type"] == control).all()
-    assert (adata.obs.loc[obs["source_cell"], "condition"] == "P2").all()
     assert set(obs["prediction_code_source"]) == {"sample"}
     assert set(obs["prediction_method"]) == {"fakemodel"}
-    assert set(obs["prediction_arithmetic"]) == {"cell_type"}
+    assert set(obs["prediction_arithmetic"]) == {"perturbation"}
     uns = predicted.uns["prediction"]
-    assert uns["target"] == ["A", "P2"] and sorted(uns["shared"]) == ["P1", "ctrl"]
+    assert uns["target"] == ["A", "P2"] and sorted(uns["shared"]) == ["B", "C"]
     source_codes = adata.obsm["codes"][adata.obs_names.get_indexer(obs["source_cell"])]
     np.testing.assert_allclose(codes, source_codes + uns["delta"], rtol=1e-5, atol=1e-5)
     predicted.write_h5ad(tmp_path / "predicted.h5ad")  # the provenance is h5ad-writable
-    scgen = model.predict(
-        **PREDICT_KEYS, target=("A", "P2"), arithmetic="perturbation", control_perturbation="ctrl"
+    paper = model.predict(**PREDICT_KEYS, target=("A", "P2"), arithmetic="cell_type", seed=0)
+    assert r2_of_means(real.X.mean(axis=0), paper.X.mean(axis=0)) > 0.99
+    control = paper.obs["prediction_control"].iloc[0]
+    assert control in ("B", "C") and paper.uns["prediction"]["source_group"] == [control, "P2"]
+    assert (adata.obs.loc[paper.obs["source_cell"], "cell_type"] == control).all()
+    assert (adata.obs.loc[paper.obs["source_cell"], "condition"] == "P2").all()
+    assert sorted(paper.uns["prediction"]["shared"]) == ["P1", "ctrl"]
+
+
+def test_default_source_cells_are_the_target_types_controls(fake_setup):
+    model, adata, _ = fake_setup
+    predicted = model.predict(
+        **PREDICT_KEYS, target=("A", "P2"), control_perturbation="ctrl", seed=0
     )
-    assert r2_of_means(real.X.mean(axis=0), scgen.X.mean(axis=0)) > 0.99
-    assert (adata.obs.loc[scgen.obs["source_cell"], "cell_type"] == "A").all()
+    is_source = ((adata.obs["cell_type"] == "A") & (adata.obs["condition"] == "ctrl")).to_numpy()
+    # Each control cell of the target type is shifted once, and nothing else is.
+    assert sorted(predicted.obs["source_cell"]) == sorted(adata.obs_names[is_source])
+    uns = predicted.uns["prediction"]
+    assert uns["arithmetic"] == "perturbation" and uns["source_group"] == ["A", "ctrl"]
+    assert set(uns["source_cells"]) == set(adata.obs_names[is_source])
+    # Left to choose, it takes the perturbation with the most cells of the target type.
+    counts = adata.obs.loc[adata.obs["cell_type"] == "A", "condition"].value_counts()
+    default = model.predict(**PREDICT_KEYS, target=("A", "P2"), seed=0)
+    assert default.uns["prediction"]["source_group"] == ["A", counts.idxmax()]
+    assert (adata.obs.loc[default.obs["source_cell"], "cell_type"] == "A").all()
+
+
+def test_the_perturbation_vector_never_reads_the_target_cell_type(fake_setup):
+    model, adata, _ = fake_setup
+    kwargs = {**PREDICT_KEYS, "target": ("A", "P2"), "control_perturbation": "ctrl", "seed": 0}
+    clean = model.predict(**kwargs)
+    # Poison every code of the target cell type: Δ is estimated from the other types only,
+    # so it does not move; the shifted source cells carry the poison, shifted by the same Δ.
+    poisoned = adata.copy()
+    is_a = (poisoned.obs["cell_type"] == "A").to_numpy()
+    poisoned.obsm["codes"][is_a] = 1e3 * np.random.default_rng(5).standard_normal(
+        (is_a.sum(), N_LATENT)
+    )
+    dirty = model.predict(poisoned, **kwargs)
+    np.testing.assert_array_equal(
+        dirty.uns["prediction"]["delta"], clean.uns["prediction"]["delta"]
+    )
+    source = poisoned.obs_names.get_indexer(dirty.obs["source_cell"])
+    np.testing.assert_allclose(
+        dirty.obsm[PREDICTED_CODES_KEY],
+        poisoned.obsm["codes"][source] + clean.uns["prediction"]["delta"],
+        rtol=1e-5,
+    )
+    # Poisoning another cell type's stimulated cells does move Δ: the test can fail.
+    is_b = ((poisoned.obs["cell_type"] == "B") & (poisoned.obs["condition"] == "P2")).to_numpy()
+    other = adata.copy()
+    other.obsm["codes"][is_b] += 100.0
+    moved = model.predict(other, **kwargs).uns["prediction"]["delta"]
+    assert np.abs(moved - clean.uns["prediction"]["delta"]).min() > 10
+
+
+def test_uncertainty_is_the_spread_of_the_predicted_means_over_samples(fake_setup):
+    model, _, _ = fake_setup
+    kwargs = {**PREDICT_KEYS, "target": ("A", "P2"), "balance": False, "seed": 0}
+    single = model.predict(**kwargs)
+    np.testing.assert_allclose(single.var["predicted_mean"], single.X.mean(axis=0), rtol=1e-5)
+    assert "predicted_mean_sd" not in single.var
+    sds = {}
+    for posterior_sd in (0.0, 1.0, 2.0):
+        model.posterior_sd = posterior_sd
+        predicted = model.predict(**kwargs, n_samples=6)
+        sds[posterior_sd] = predicted.var["predicted_mean_sd"].to_numpy()
+        if posterior_sd == 1.0:  # the cells returned are the first sample's
+            np.testing.assert_array_equal(predicted.X, model.predict(**kwargs).X)
+            assert predicted.uns["prediction"]["n_samples"] == 6
+    model.posterior_sd = 0.0
+    # Nothing random (fixed codes, no resampling): no spread. Linear in the posterior noise,
+    # with the same seeds: twice the noise, exactly twice the spread.
+    np.testing.assert_allclose(sds[0.0], 0.0, atol=1e-6)
+    assert (sds[1.0] > 0).all()
+    np.testing.assert_allclose(sds[2.0], 2 * sds[1.0], rtol=1e-3)
+    means = model.predict(**{**kwargs, "code_source": "mean"}, n_samples=4)
+    np.testing.assert_allclose(means.var["predicted_mean_sd"], 0.0, atol=1e-6)
 
 
 def test_evaluate_prediction_scores_the_prediction_above_the_control(fake_setup):
@@ -278,19 +354,22 @@ def test_evaluate_prediction_scores_the_prediction_above_the_control(fake_setup)
         ({"target": ("A", "ctrl")}, "is observed"),
         ({"target": ("Z", "P2")}, "does not occur in cell_type"),
         ({"target": ("A", "P9")}, "does not occur in condition"),
-        ({"control_cell_type": "A"}, "is the target's"),
+        ({"arithmetic": "cell_type", "control_cell_type": "A"}, "is the target's"),
+        ({"control_perturbation": "P2"}, "is the target's"),
         ({"code_source": "median"}, "unknown code_source"),
         ({"arithmetic": "gene"}, "unknown arithmetic"),
-        ({"control_perturbation": "ctrl"}, "applies to arithmetic='perturbation'"),
         (
-            {"arithmetic": "perturbation", "control_cell_type": "B"},
-            "applies to arithmetic='cell_type'",
+            {"arithmetic": "cell_type", "control_perturbation": "ctrl"},
+            "applies to arithmetic='perturbation'",
         ),
+        ({"control_cell_type": "B"}, "applies to arithmetic='cell_type'"),
         (
             {"arithmetic": "perturbation", "control_perturbation": "P9"},
             "does not occur in condition",
         ),
         ({"n_cells": 0}, "n_cells must be at least 1"),
+        ({"n_samples": 0}, "n_samples must be at least 1"),
+        ({"expression": "mean"}, "unknown expression"),
     ],
 )
 def test_predict_errors_leave_adata_unchanged(fake_setup, kwargs, match):
@@ -306,20 +385,23 @@ def test_predict_without_a_shared_perturbation_raises(fake_setup):
     keep = ~((adata.obs["cell_type"] == "A") & (adata.obs["condition"] != "ctrl")).to_numpy()
     keep &= ~((adata.obs["condition"] == "ctrl") & (adata.obs["cell_type"] != "A")).to_numpy()
     model.adata = adata[keep].copy()
-    with pytest.raises(ValueError, match="shares another perturbation"):
+    with pytest.raises(ValueError, match="shares another cell type"):
         model.predict(**PREDICT_KEYS, target=("A", "P2"))
+    with pytest.raises(ValueError, match="shares another perturbation"):
+        model.predict(**PREDICT_KEYS, target=("A", "P2"), arithmetic="cell_type")
 
 
 # --- TCVAE.predict --------------------------------------------------------------------------
 
 
-def perturbed_counts(seed: int = 0) -> AnnData:
-    """Counts whose log-means add a cell-type and a perturbation programme; (A, P2) absent."""
+def perturbed_counts(seed: int = 0, sizes: dict | None = None) -> AnnData:
+    """Counts whose log-means add a cell-type and a perturbation programme; (A, P2) absent
+    unless ``sizes`` has it."""
     rng = np.random.default_rng(seed)
     base = rng.normal(1.0, 0.5, N_GENES)
     effects = {k: rng.normal(0, 0.8, N_GENES) for k in CELL_TYPES + PERTURBATIONS}
     blocks, obs = [], []
-    for (c, p), n in sizes_without().items():
+    for (c, p), n in (sizes or sizes_without()).items():
         mean = np.exp(base + effects[c] + effects[p])
         blocks.append(rng.poisson(mean, size=(n // 2, N_GENES)))
         obs += [(c, p)] * (n // 2)
@@ -363,10 +445,63 @@ def test_tcvae_predict_decodes_shifted_codes_to_log_normalised_expression(tcvae)
     again = tcvae.predict(**PREDICT_KEYS, target=("A", "P2"), code_source="sample", seed=1)
     np.testing.assert_array_equal(sampled.X, again.X)
     assert not np.allclose(sampled.obsm[PREDICTED_CODES_KEY], codes)
+    spread = tcvae.predict(
+        **PREDICT_KEYS, target=("A", "P2"), code_source="sample", seed=1, n_samples=3
+    )
+    np.testing.assert_array_equal(spread.X, sampled.X)
+    assert (spread.var["predicted_mean_sd"] > 0).all()
     scgen = tcvae.predict(
         **PREDICT_KEYS, target=("A", "P2"), arithmetic="perturbation", n_cells=50
     )
     assert scgen.n_obs == 50 and set(scgen.obs["prediction_control"]) <= {"ctrl", "P1"}
+
+
+def test_tcvae_predict_can_draw_cells_from_the_likelihood(tcvae):
+    kwargs = {**PREDICT_KEYS, "target": ("A", "P2"), "seed": 0}
+    expected = tcvae.predict(**kwargs)
+    cells = tcvae.predict(**kwargs, expression="sample")
+    again = tcvae.predict(**kwargs, expression="sample")
+    np.testing.assert_array_equal(cells.X, again.X)
+    # The same shifted codes, now drawn as counts: exact zeros, log-normalised to 1e4 ...
+    np.testing.assert_array_equal(
+        cells.obsm[PREDICTED_CODES_KEY], expected.obsm[PREDICTED_CODES_KEY]
+    )
+    assert (cells.X == 0).any() and not (expected.X == 0).any()
+    np.testing.assert_allclose(np.expm1(cells.X).sum(axis=1), 1e4, rtol=1e-3)
+    assert set(cells.obs["prediction_expression"]) == {"sample"}
+    assert set(expected.obs["prediction_expression"]) == {"mean"}
+    # ... whose per-gene means follow the decoder's expected profile (many draws).
+    many = {"n_cells": 3000, "code_source": "mean"}
+    profile = np.expm1(tcvae.predict(**kwargs, **many).X).mean(axis=0)
+    drawn = np.expm1(tcvae.predict(**kwargs, **many, expression="sample").X).mean(axis=0)
+    assert np.corrcoef(drawn, profile)[0, 1] > 0.95
+
+
+def test_poisoned_held_out_cells_change_nothing():
+    """The held-out cells reach neither training nor Δ: poisoning them changes no prediction."""
+    import scvi
+
+    import michigan as mg
+    from michigan.data import hold_out
+
+    full = perturbed_counts(sizes={**sizes_without(), ("A", "P2"): 60})
+    is_held = ((full.obs["cell_type"] == "A") & (full.obs["condition"] == "P2")).to_numpy()
+    poisoned = full.copy()
+    poisoned.X[is_held] = 1e4 * np.random.default_rng(3).random((is_held.sum(), N_GENES))
+    predictions = []
+    for data in (full, poisoned):
+        train, _ = hold_out(data, "cell_type", "condition", [("A", "P2")])
+        scvi.settings.seed = 0
+        mg.TCVAE.setup_anndata(train)
+        model = mg.TCVAE(train, n_latent=N_LATENT, n_hidden=(16,))
+        model.train(max_epochs=2, batch_size=64, enable_progress_bar=False)
+        predictions.append(model.predict(**PREDICT_KEYS, target=("A", "P2"), seed=0))
+    clean, dirty = predictions
+    np.testing.assert_array_equal(dirty.X, clean.X)
+    np.testing.assert_array_equal(
+        dirty.uns["prediction"]["delta"], clean.uns["prediction"]["delta"]
+    )
+    assert not set(clean.obs["source_cell"]) & set(full.obs_names[is_held])
 
 
 def test_tcvae_predict_refuses_an_observed_combination(tcvae):

@@ -134,7 +134,7 @@ def run_cell_type(adata: AnnData, cell_type: str, args: argparse.Namespace):
             cell_type_key=CELL_TYPE,
             perturbation_key=CONDITION,
             target=(cell_type, STIMULATED),
-            codes=codes,
+            code_source=codes,
             n_cells=held.n_obs,
             seed=args.seed,
             arithmetic=arithmetic,

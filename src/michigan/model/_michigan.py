@@ -309,7 +309,12 @@ class MichiGAN(LatentArithmeticMixin, TraversalMixin, GANModelBase):
         return (mean + scale * rng.standard_normal(mean.shape)).astype(np.float32)
 
     def _arithmetic_expression(
-        self, codes: np.ndarray, adata: AnnData, source: np.ndarray, seed: int | None
+        self,
+        codes: np.ndarray,
+        adata: AnnData,
+        source: np.ndarray,
+        seed: int | None,
+        expression: str,
     ) -> np.ndarray:
         return self._generate_expression(codes, len(codes), self._resolve_seed(seed))
 

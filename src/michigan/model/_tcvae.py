@@ -33,6 +33,7 @@ from ._latent_activity import LatentActivityMixin
 from ._latent_arithmetic import DecoderArithmeticMixin
 from ._reading import GeneMatchingMixin
 from ._saved import SavedModelMixin
+from ._tcvae_sampling import PosteriorPredictiveMixin
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ DEFAULT_MAX_EPOCHS = 100
 
 
 class TCVAE(
+    PosteriorPredictiveMixin,
     LatentActivityMixin,
     GeneMatchingMixin,
     DecoderArithmeticMixin,
@@ -100,6 +102,7 @@ class TCVAE(
     >>> model = mg.TCVAE(adata, n_latent=10, beta=10)
     >>> model.train(max_epochs=20)
     >>> adata.obsm["X_tcvae"] = model.get_latent_representation()
+    >>> cells = model.generate(adata=adata, seed=0)  # counts drawn from the likelihood
     """
 
     _module_cls = TCVAEModule

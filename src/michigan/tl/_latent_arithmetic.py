@@ -151,7 +151,7 @@ def plan_arithmetic(
     if control is None:
         if not usable:
             raise ValueError(
-                f"no {group} seen under {perturbation!r} shares another {condition} with "
+                f"no {group} seen with {perturbation!r} shares another {condition} with "
                 f"{cell_type!r} (seen with: {list(target_seen.index[target_seen.to_numpy()])}), "
                 f"so the latent difference cannot be estimated; the data need a {condition} "
                 f"observed with both the target and a control {group}"
@@ -160,17 +160,17 @@ def plan_arithmetic(
     elif control == cell_type:
         raise ValueError(
             f"the control {group} {control!r} is the target's; pass another {group} seen "
-            f"under {perturbation!r}: {usable}"
+            f"with {perturbation!r}: {usable}"
         )
     elif control not in counts.index:
         raise ValueError(
             f"control {group} {control!r} does not occur in {names[0]} (categories: "
-            f"{_categories(cell_types)}); pass one seen under {perturbation!r}: {usable}"
+            f"{_categories(cell_types)}); pass one seen with {perturbation!r}: {usable}"
         )
     elif not seen.loc[control, perturbation]:
         raise ValueError(
-            f"control {group} {control!r} has no cells under {perturbation!r}, whose codes it "
-            f"must supply; pass one seen under {perturbation!r}: {usable}"
+            f"control {group} {control!r} has no cells with {perturbation!r}, whose codes it "
+            f"must supply; pass one seen with {perturbation!r}: {usable}"
         )
     elif not shared_with(control):
         raise ValueError(
