@@ -267,7 +267,7 @@ def plot(results: pd.DataFrame, path: Path) -> None:
                 axis.set_yscale("log")
             axis.set_xlabel("CPU seconds")
             axis.set_title(f"{dataset}: {COLUMNS[metric]}")
-    axes[0, -1].legend(fontsize="small", loc="best")
+    axes[0, -1].legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
