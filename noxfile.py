@@ -43,4 +43,16 @@ def bench(session: nox.Session) -> None:
     """Speed and memory benchmarks (never part of the tests); figures go to docs/benchmarks.md."""
     session.install(*CONSTRAINTS, "-e", ".")
     for script in sorted(Path("benchmarks").glob("bench_*.py")):
-        session.run("python", str(script))
+        if script.name != "bench_generation.py":  # hours at its defaults: its own session
+            session.run("python", str(script))
+
+
+@nox.session
+def bench_generation(session: nox.Session) -> None:
+    """Generation quality against CPU time (docs/generation_benchmark.md); arguments follow ``--``.
+
+    ``nox -s bench_generation -- --datasets pbmc68k --seeds 0 --gan-minutes 2`` is the small
+    configuration; without arguments it runs 3 data sets × 3 seeds × 10 GAN minutes.
+    """
+    session.install(*CONSTRAINTS, "-e", ".")
+    session.run("python", "benchmarks/bench_generation.py", *session.posargs)

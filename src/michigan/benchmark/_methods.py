@@ -126,26 +126,21 @@ def _train_vae(data: BenchmarkData, settings: BenchmarkSettings, **weights):
 
 
 def _decoder_cells(model, data: BenchmarkData, settings: BenchmarkSettings) -> MethodOutput:
-    """Posterior of every cell, and cells sampled from the decoder at the source cells' codes.
+    """Posterior of every cell, and cells drawn from the likelihood at the source cells' codes.
 
-    A generated cell is a draw from the generative model, ``x ~ NB(ℓ · ρ(z), θ)`` with the
-    source cell's library ``ℓ``, log-normalised (the decoder's mean when the likelihood has no
-    dispersion).
+    A generated cell is a draw from the generative model (:meth:`michigan.TCVAE.generate`),
+    ``x ~ NB(ℓ · ρ(z), θ)`` (or the model's other likelihood) at the source cell's posterior
+    mean ``z`` with its library ``ℓ``, log-normalised like the real cells.
     """
     mean, variance = model.get_latent_representation(return_dist=True)
     codes = mean[data.source_cells]
-    proportions = model.decode(codes, library_size=None)
-    log_theta = getattr(model.module, "px_log_theta", None)
-    if log_theta is None or model.module.gene_likelihood == "normal":
-        generated = np.log1p(TARGET_SUM * proportions).astype(np.float32)
-    else:
+    library = None
+    if "counts" in data.adata.layers and model.module.gene_likelihood != "normal":
         counts = data.adata.layers["counts"][data.source_cells]
-        library = np.asarray(counts.sum(axis=1)).reshape(-1, 1)
-        theta = np.exp(log_theta.detach().cpu().numpy().astype(np.float64))
-        rng = np.random.default_rng(settings.seed)
-        rate = rng.gamma(theta, library * proportions / theta)
-        generated = log_normalize(rng.poisson(rate))
-    return MethodOutput(mean, variance, generated, codes)
+        library = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
+        library = np.maximum(library, 1.0)
+    cells = model.generate(codes=codes, library_size=library, seed=settings.seed)
+    return MethodOutput(mean, variance, np.asarray(cells.X, dtype=np.float32), codes)
 
 
 def ppca(data: BenchmarkData, settings: BenchmarkSettings) -> MethodOutput:

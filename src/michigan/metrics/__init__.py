@@ -16,10 +16,12 @@ from ._disentanglement import (
 )
 from ._generation import frechet_distance, gene_fidelity, inception_score, rf_error
 from ._mutual_info import mutual_info
+from ._precision_recall import PrecisionRecall, knn_precision_recall
 from ._prediction import evaluate_prediction, mean_expression, r2_of_means, top_de_genes
 from ._utils import fit_pca, largest_gaps
 
 __all__ = [
+    "PrecisionRecall",
     "evaluate_prediction",
     "factorvae_score",
     "fit_pca",
@@ -27,6 +29,7 @@ __all__ = [
     "gene_fidelity",
     "inception_score",
     "knn_factor_prediction",
+    "knn_precision_recall",
     "largest_gaps",
     "latent_entropy_delta",
     "mean_expression",

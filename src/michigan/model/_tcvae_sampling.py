@@ -98,7 +98,8 @@ class PosteriorPredictiveMixin:
         n_samples
             Number of cells (without ``codes``), or cells per code (with ``codes``).
         adata
-            Cells whose posteriors to draw from, with the training genes.
+            Cells whose posteriors to draw from, with the training genes (matched by name;
+            only read).
         seed
             Seed of every draw (codes, library sizes, counts); ``None`` draws one from
             torch's global generator (seeded by ``scvi.settings.seed``). The seed used is in
@@ -198,14 +199,11 @@ class PosteriorPredictiveMixin:
         return np.asarray(self._registered(adata, REGISTRY_KEYS.BATCH_KEY)).ravel().astype(int)
 
     def _posterior_draws(self, adata: AnnData, give_mean: bool, rng: np.random.Generator):
-        """Codes (posterior draws or means), batches and libraries of the cells of ``adata``."""
-        if not np.array_equal(
-            np.asarray(adata.var_names, dtype=str), np.asarray(self.adata.var_names, dtype=str)
-        ):
-            raise ValueError(
-                f"adata has {adata.n_vars} genes, not the {self.adata.n_vars} the model was "
-                "trained on (in that order); subset it: adata[:, model.adata.var_names]"
-            )
+        """Codes (posterior draws or means), batches and libraries of the cells of ``adata``.
+
+        Its genes are matched to the model's by name (reordered when needed); ``adata`` is
+        only read.
+        """
         validated = self._validate_anndata(adata)
         mean, variance = self.get_latent_representation(validated, return_dist=True)
         z = mean if give_mean else mean + np.sqrt(variance) * rng.standard_normal(mean.shape)
