@@ -12,7 +12,11 @@ depend on the weights) generates ``n`` cells three ways, side by side in one pro
 
 For each: wall and CPU seconds, and the peak resident memory above the start of the call
 (Linux: the peak is reset through ``/proc/self/clear_refs`` before each call and read from
-``VmHWM``). Run ``python benchmarks/bench_scale.py [--cells 10000 100000 1000000]``.
+``VmHWM``). Then training: the β-TCVAE's cost per step (minibatch 256) on sparse counts
+(2,000 genes, 5 % non-zero) held dense (densified once) or as CSR (each minibatch densified
+on its own), from the difference of a 20-step and a 120-step run (set-up excluded).
+
+Run ``python benchmarks/bench_scale.py [--cells 10000 100000 1000000] [--train-cells ...]``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 import scvi
 import torch
 from anndata import AnnData
+from scipy import sparse
 
 import michigan as mg
 
@@ -77,10 +82,50 @@ def _bare_loop(model: mg.WGANGP, n_cells: int) -> None:
             module.generate(None, module.sample_noise(size, device="cpu", generator=generator))
 
 
+def _sparse_counts(n_cells: int, density: float = 0.05, seed: int = 0) -> AnnData:
+    """Counts with about ``density`` non-zero entries per cell, built directly as CSR."""
+    rng = np.random.default_rng(seed)
+    per_row = int(density * N_GENES)
+    columns = np.sort(rng.integers(0, N_GENES, size=(n_cells, per_row)), axis=1)
+    values = rng.poisson(3.0, size=(n_cells, per_row)).astype(np.float32) + 1
+    indptr = np.arange(0, n_cells * per_row + 1, per_row)
+    matrix = sparse.csr_matrix((values.ravel(), columns.ravel(), indptr), (n_cells, N_GENES))
+    matrix.sum_duplicates()
+    return AnnData(matrix)
+
+
+def _train_steps(adata: AnnData, n_steps: int, densify_below_bytes: int) -> dict[str, float]:
+    scvi.settings.seed = 0
+    mg.TCVAE.setup_anndata(adata)
+    model = mg.TCVAE(adata)
+    return _measure(
+        lambda: model.train(
+            max_steps=n_steps,
+            max_epochs=10**6,
+            batch_size=256,
+            train_size=1.0,
+            enable_progress_bar=False,
+            datasplitter_kwargs={"densify_below_bytes": densify_below_bytes},
+        )
+    )
+
+
+def _per_step(adata: AnnData, densify_below_bytes: int) -> dict[str, float]:
+    """CPU and wall seconds per training step (120-step run minus 20-step run) and peak RSS."""
+    short = _train_steps(adata, 20, densify_below_bytes)
+    long = _train_steps(adata, 120, densify_below_bytes)
+    return {
+        "cpu_s": (long["cpu_s"] - short["cpu_s"]) / 100,
+        "wall_s": (long["wall_s"] - short["wall_s"]) / 100,
+        "peak_above_start_mib": long["peak_above_start_mib"],
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--max-memory-cells", type=int, default=100_000)
+    parser.add_argument("--train-cells", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -118,6 +163,25 @@ def main(argv: list[str] | None = None) -> None:
             f"| {to_file['wall_s'] / bare['wall_s']:.2f}× "
             f"| {to_file['peak_above_start_mib']:.0f} MiB | {size_mib:.0f} MiB | {memory_cells} |"
         )
+
+    if not args.train_cells:
+        return
+    print("\n| cells | CSR size | store | CPU ms / step | wall ms / step | peak above start |")
+    print("|---:|---:|---|---:|---:|---:|")
+    for n_cells in args.train_cells:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            adata = _sparse_counts(n_cells)
+            csr_mib = (
+                adata.X.data.nbytes + adata.X.indices.nbytes + adata.X.indptr.nbytes
+            ) / 2**20
+            stores = {"CSR": 0} if n_cells > 20_000 else {"dense": 2**62, "CSR": 0}
+            for store, threshold in stores.items():
+                step = _per_step(adata.copy(), threshold)
+                print(
+                    f"| {n_cells:,} | {csr_mib:.0f} MiB | {store} | {1e3 * step['cpu_s']:.1f} "
+                    f"| {1e3 * step['wall_s']:.1f} | {step['peak_above_start_mib']:.0f} MiB |"
+                )
 
 
 if __name__ == "__main__":

@@ -155,6 +155,24 @@ def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def check_codes(codes, n_dims: int, what: str, dtype=np.float32) -> np.ndarray:
+    """Codes as a finite array of shape ``(n, n_dims)``; a single code may be 1-D.
+
+    ``what`` names a column in the error (e.g. ``"latent"``).
+    """
+    codes = np.asarray(codes, dtype=dtype)
+    if codes.ndim == 1:
+        codes = codes[None, :]
+    if codes.ndim != 2 or codes.shape[1] != n_dims:
+        raise ValueError(
+            f"codes must have shape (n, {n_dims}): one row per cell, one column per {what}; "
+            f"got shape {codes.shape}"
+        )
+    if not np.isfinite(codes).all():
+        raise ValueError("codes hold NaN or infinite values; pass finite codes")
+    return codes
+
+
 def check_choice(value, name: str, choices: Sequence[str]) -> str:
     """Check that ``value`` is one of ``choices``."""
     if value not in choices:

@@ -13,7 +13,7 @@ from anndata.io import read_h5ad
 from scipy import sparse
 from scvi import REGISTRY_KEYS
 
-from .._validation import check_positive_int, get_matrix
+from .._validation import check_codes, check_positive_int, get_matrix
 from ._generated_file import check_output_file, write_generated_h5ad
 
 #: ``.obsm`` key of the codes of generated cells (and the usual key of a model's codes).
@@ -389,18 +389,7 @@ class GenerationMixin:
         return cells
 
     def _check_codes(self, codes) -> np.ndarray:
-        codes = np.asarray(codes, dtype=np.float32)
-        if codes.ndim == 1:
-            codes = codes[None, :]
-        n_code = self.module.n_code
-        if codes.ndim != 2 or codes.shape[1] != n_code:
-            raise ValueError(
-                f"codes must have shape (n, {n_code}): one row per cell, one column per "
-                f"dimension of the representation; got shape {codes.shape}"
-            )
-        if not np.isfinite(codes).all():
-            raise ValueError("codes hold NaN or infinite values; pass finite codes")
-        return codes
+        return check_codes(codes, self.module.n_code, "dimension of the representation")
 
     def _check_genes(self, adata: AnnData) -> None:
         if not np.array_equal(

@@ -11,7 +11,7 @@ from anndata import AnnData
 from scvi import REGISTRY_KEYS
 
 from .._normalize import TARGET_SUM, log_normalize
-from .._validation import check_positive_int
+from .._validation import check_codes, check_positive_int
 from ..module import COUNT_LIKELIHOODS
 from ._generation import CODES_KEY, GENERATION_UNS_KEY, GenerationMixin
 
@@ -174,18 +174,7 @@ class PosteriorPredictiveMixin:
         return self._sampled_cells(draws, z, obs, seed)
 
     def _check_latent_codes(self, codes) -> np.ndarray:
-        codes = np.asarray(codes, dtype=np.float64)
-        if codes.ndim == 1:
-            codes = codes[None, :]
-        n_latent = self.module.n_latent
-        if codes.ndim != 2 or codes.shape[1] != n_latent:
-            raise ValueError(
-                f"codes must have shape (n, {n_latent}): one row per cell, one column per "
-                f"latent; got shape {codes.shape}"
-            )
-        if not np.isfinite(codes).all():
-            raise ValueError("codes hold NaN or infinite values; pass finite codes")
-        return codes
+        return check_codes(codes, self.module.n_latent, "latent", dtype=np.float64)
 
     def _registered(self, adata: AnnData, key: str) -> np.ndarray:
         manager = self.get_anndata_manager(adata, required=True)
