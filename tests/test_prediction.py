@@ -474,7 +474,8 @@ def test_tcvae_predict_can_draw_cells_from_the_likelihood(tcvae):
     many = {"n_cells": 3000, "code_source": "mean"}
     profile = np.expm1(tcvae.predict(**kwargs, **many).X).mean(axis=0)
     drawn = np.expm1(tcvae.predict(**kwargs, **many, expression="sample").X).mean(axis=0)
-    assert np.corrcoef(drawn, profile)[0, 1] > 0.95
+    # on the log scale: a few overdispersed genes would dominate a linear correlation
+    assert np.corrcoef(np.log1p(drawn), np.log1p(profile))[0, 1] > 0.95
 
 
 def test_poisoned_held_out_cells_change_nothing():
