@@ -33,9 +33,18 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the Sphinx documentation into docs/_build/html."""
+    """Build the Sphinx documentation into docs/_build/html; any warning fails the build."""
     session.install(*CONSTRAINTS, "-e", ".[docs]")
-    session.run("sphinx-build", "-b", "html", "docs", "docs/_build/html", *session.posargs)
+    session.run(
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-b",
+        "html",
+        "docs",
+        "docs/_build/html",
+        *session.posargs,
+    )
 
 
 @nox.session

@@ -1,8 +1,8 @@
 """The tutorials in ``tutorials/`` execute, in their quick mode, and stay paired with their text.
 
-Each notebook runs with ``MICHIGAN_TUTORIAL_QUICK=1`` (fewer cells and epochs) in a fresh
-kernel, in a temporary folder; a cell appended to it asserts the notebook's key results.
-Deselect with ``-m "not tutorials"``.
+Each notebook runs with ``MICHIGAN_TUTORIAL_QUICK=1`` (fewer cells and epochs, PCA for UMAP) in
+a fresh kernel, in a temporary folder; a cell appended to it asserts the notebook's key results.
+They are part of the default suite; deselect them with ``-m "not tutorials"``.
 """
 
 from __future__ import annotations
@@ -75,6 +75,19 @@ def test_tutorial_opens_with_colab_badge_and_gpu_switch(name):
     code = "\n".join(c.source for c in cells if c.cell_type == "code")
     assert '"google.colab" in sys.modules' in code and "%pip install" in code
     assert "ACCELERATOR" in code and '"gpu"' in code and "MICHIGAN_TUTORIAL_QUICK" in code
+    # The GPU settings are the paper's (1000 epochs) and only taken when CUDA is there.
+    assert "if torch.cuda.is_available():" in code and "1000" in code
+
+
+@pytest.mark.parametrize("name", sorted(KEY_RESULTS))
+def test_tutorial_is_stored_small(name):
+    notebook = _notebook(name)
+    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+    size = (TUTORIALS / f"{name}.ipynb").stat().st_size
+    assert not outputs and size < 300_000, (
+        f"tutorials/{name}.ipynb is stored with outputs ({size} bytes): rewrite it with "
+        f"`jupytext --to ipynb tutorials/{name}.py`"
+    )
 
 
 @pytest.mark.tutorials

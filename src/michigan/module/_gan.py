@@ -38,6 +38,7 @@ PAPER_NETWORKS = MappingProxyType(
     }
 )
 
+#: The code sources of :data:`CODE_SOURCES`, as a type.
 CodeSource = Literal["mean", "sample"]
 #: How a cell's code is read from its posterior: its mean, or a fresh draw every minibatch.
 CODE_SOURCES = ("mean", "sample")

@@ -7,7 +7,9 @@ from typing import Literal
 
 from torch import nn
 
+#: Normalisations of an :class:`MLP`'s hidden layers, as a type.
 Normalization = Literal["batch", "layer", "none"]
+#: Normalisations of an :class:`MLP`'s hidden layers (``normalization``).
 NORMALIZATIONS = ("batch", "layer", "none")
 
 

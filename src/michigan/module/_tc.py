@@ -19,7 +19,10 @@ from typing import Literal, NamedTuple
 import torch
 from torch.distributions import Normal
 
+#: Estimators of the aggregate posterior: minibatch-stratified (``"mss"``) or -weighted
+#: (``"mws"``) sampling (Chen et al., 2018).
 TC_ESTIMATORS = ("mss", "mws")
+#: The estimators of :data:`TC_ESTIMATORS`, as a type.
 TcEstimator = Literal["mss", "mws"]
 
 

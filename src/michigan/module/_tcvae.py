@@ -16,8 +16,11 @@ from torch.distributions import Distribution, Normal, Poisson
 from ._mlp import MLP
 from ._tc import TC_ESTIMATORS, TcEstimator, decompose_kl
 
+#: The β-TCVAE's reconstruction likelihoods, as a type.
 GeneLikelihood = Literal["nb", "zinb", "poisson", "normal"]
+#: The β-TCVAE's reconstruction likelihoods (``gene_likelihood``).
 GENE_LIKELIHOODS = ("nb", "zinb", "poisson", "normal")
+#: The likelihoods of :data:`GENE_LIKELIHOODS` that need integer counts.
 COUNT_LIKELIHOODS = ("nb", "zinb", "poisson")
 
 #: Added to the posterior variance for numerical stability (as scvi-tools' encoders do).

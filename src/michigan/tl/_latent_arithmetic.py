@@ -103,7 +103,8 @@ def plan_arithmetic(
 
     Returns
     -------
-    The plan: control, shared perturbations, and the row indices of every group.
+    An :class:`ArithmeticPlan` with the control, the shared perturbations and the row indices
+    of every group.
 
     Examples
     --------
