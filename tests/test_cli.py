@@ -401,7 +401,7 @@ LATE_ERRORS = {
     ),
     "predict with other genes": (
         ["predict", "{t}", "{d}/p.h5ad", "--data", "{i}", *PREDICT_KEYS, *TARGET],
-        ".",
+        "trained on 12 genes but adata has 8",
     ),
 }
 
