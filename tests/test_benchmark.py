@@ -133,8 +133,11 @@ def test_bad_arguments(kwargs, message):
 
 
 def test_cli_rejects_unknown_preset(capsys):
-    with pytest.raises(ValueError, match="unknown preset"):
+    with pytest.raises(SystemExit) as exit_info:
         main(["benchmark", "nope", "--seeds", "0"])
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    assert "invalid choice: 'nope'" in stderr and "splatter_linear" in stderr
     assert mg.benchmark.run is run
 
 

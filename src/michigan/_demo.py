@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,32 @@ class DemoOutputs:
     generated_umap: Path | None = None
     traversal: Path | None = None
     report: Path | None = None
+    #: Random-forest error of real against generated cells (0.5: indistinguishable).
+    rf_error: float | None = None
+
+    #: Wall-clock and CPU seconds of each stage (also in ``.uns["demo_seconds"]``).
+    seconds: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Record the wall-clock and CPU seconds (this process) of one stage."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
+        self.seconds[stage] = {
+            "wall": round(time.perf_counter() - wall, 2),
+            "cpu": round(time.process_time() - cpu, 2),
+        }
+
+    def described(self) -> list[tuple[Path, str]]:
+        """Every file written, each with what it holds."""
+        files = [
+            (self.adata, "AnnData: codes in .obsm, generated cells in .layers"),
+            (self.umap, "UMAP of the cells, coloured by cell type and by each latent"),
+            (self.generated_umap, "UMAP of real and generated cells"),
+            (self.traversal, "a latent traversal on the real cells' UMAP"),
+            (self.report, "the report: open it in a browser"),
+        ]
+        return [(path, what) for path, what in files if path is not None]
 
 
 def run_demo(
@@ -72,8 +101,8 @@ def run_demo(
     -------
     The paths of the ``.h5ad`` (codes in ``.obsm["X_tcvae"]`` and ``.obsm["X_michigan"]``,
     log-normalised expression in ``.layers["log1p"]``, generated counterparts in
-    ``.layers["michigan_generated"]``), the UMAP of the latents, the UMAP of real and generated
-    cells, the traversal figure and ``report.html``.
+    ``.layers["michigan_generated"]``), the UMAP coloured by the latents, the UMAP of real
+    and generated cells, the traversal figure and ``report.html``.
 
     Examples
     --------
@@ -87,17 +116,19 @@ def run_demo(
     import scanpy as sc
     import scvi
 
-    from . import datasets
+    from . import datasets, pl
     from .model import TCVAE
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     scvi.settings.seed = seed
+    outputs = DemoOutputs(adata=out / "pbmc68k_tcvae.h5ad", umap=out / "umap_latents.png")
 
     adata = datasets.pbmc68k()
     TCVAE.setup_anndata(adata, layer="counts")
     model = TCVAE(adata, n_latent=n_latent, beta=beta)
-    model.train(max_epochs=max_epochs, enable_progress_bar=progress_bar)
+    with outputs.timed("β-TCVAE training"):
+        model.train(max_epochs=max_epochs, enable_progress_bar=progress_bar)
 
     latent = model.get_latent_representation()
     adata.obsm["X_tcvae"] = latent
@@ -106,48 +137,58 @@ def run_demo(
     for j, column in enumerate(latent_columns):
         adata.obs[column] = latent[:, j].astype(np.float32)
 
-    sc.pp.neighbors(adata, use_rep="X_tcvae", random_state=seed)
-    sc.tl.umap(adata, random_state=seed)
-    colors = ["bulk_labels", *latent_columns]
-    figure = sc.pl.umap(adata, color=colors, ncols=4, show=False, return_fig=True)
-    umap_path = out / "umap_latents.png"
-    figure.savefig(umap_path, dpi=80, bbox_inches="tight")
-    plt.close(figure)
+    counts = adata.layers["counts"]
+    counts = np.asarray(counts.toarray() if hasattr(counts, "toarray") else counts, np.float32)
+    adata.layers[LOG1P_LAYER] = log_normalize(counts)  # the GAN's space
+    # One UMAP for every figure (a UMAP costs seconds, and its first one in a process also
+    # compiles umap-learn's numba code): the real cells' log-normalised expression, on which
+    # generated cells are placed later.
+    with outputs.timed("UMAP and its figure"):
+        reference = pl.reference_umap(adata, layer=LOG1P_LAYER, seed=seed)
+        adata.obsm["X_umap"] = reference.coordinates
+        colors = ["bulk_labels", *latent_columns]
+        figure = sc.pl.umap(adata, color=colors, ncols=4, show=False, return_fig=True)
+        figure.savefig(outputs.umap, dpi=80, bbox_inches="tight")
+        plt.close(figure)
 
-    adata_path = out / "pbmc68k_tcvae.h5ad"
-    outputs = DemoOutputs(adata=adata_path, umap=umap_path)
     if gan:
         budget = (
             {"max_steps": max_steps_gan}
             if max_epochs_gan is None
             else {"max_epochs": max_epochs_gan, "max_steps": None}
         )
-        _michigan_stage(adata, model, out, outputs, budget, seed, progress_bar)
-    adata.write_h5ad(adata_path)
+        _michigan_stage(adata, model, reference, out, outputs, budget, seed, progress_bar)
+    adata.uns["demo_seconds"] = outputs.seconds
+    adata.write_h5ad(outputs.adata)
     if gan:
         _write_report(adata, outputs)
     return outputs
 
 
-def _michigan_stage(adata, tcvae, out: Path, outputs: DemoOutputs, budget: dict, seed, bar):
-    """Train MichiGAN on the β-TCVAE's codes; generate, embed and traverse."""
-    import matplotlib.pyplot as plt
-
-    from . import metrics, pl
+def _michigan_stage(
+    adata, tcvae, reference, out: Path, outputs: DemoOutputs, budget: dict, seed, bar
+):
+    """Train MichiGAN on the β-TCVAE's codes; generate, place on the UMAP, traverse."""
     from .model import MichiGAN
-
-    counts = adata.layers["counts"]
-    counts = np.asarray(counts.toarray() if hasattr(counts, "toarray") else counts, np.float32)
-    adata.layers[LOG1P_LAYER] = log_normalize(counts)  # the GAN's space
 
     MichiGAN.setup_anndata(adata, layer="counts")
     model = MichiGAN(adata, representation=tcvae, code_source="sample")
-    model.train(**budget, batch_size=64, enable_progress_bar=bar)
+    with outputs.timed("GAN training"):
+        model.train(**budget, batch_size=64, enable_progress_bar=bar)
+    with outputs.timed("generation, figures and metrics"):
+        _generate_and_score(adata, model, reference, out, outputs, seed)
+
+
+def _generate_and_score(adata, model, reference, out: Path, outputs: DemoOutputs, seed) -> None:
+    """Generate a counterpart per cell; place them on the UMAP; traverse; score realism."""
+    import matplotlib.pyplot as plt
+
+    from . import metrics, pl
+
     adata.obsm["X_michigan"] = model.get_latent_representation()
     twins = model.generate(adata=adata, inplace=True, key_added=GENERATED_LAYER, seed=seed)
     twins.obs["bulk_labels"] = adata.obs["bulk_labels"].to_numpy()
 
-    reference = pl.reference_umap(adata, layer=LOG1P_LAYER, seed=seed)
     generated_xy = reference.transform(twins)
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharex=True, sharey=True)
     labels = adata.obs["bulk_labels"].astype("category")
@@ -187,9 +228,10 @@ def _michigan_stage(adata, tcvae, out: Path, outputs: DemoOutputs, budget: dict,
         "gene_mean_correlation": float(np.corrcoef(real_means, twins.X.mean(0))[0, 1]),
         "final_wasserstein": float(model.history["wasserstein_train"].iloc[-1, 0]),
     }
+    outputs.rf_error = adata.uns["michigan"]["rf_error"]
 
 
-def _realism_reading(rf_error: float) -> str:
+def realism_reading(rf_error: float) -> str:
     """A plain-language reading of the random-forest error of real against generated cells."""
     if rf_error >= 0.3:
         return "a classifier hardly tells generated from real cells: realistic"
@@ -212,7 +254,7 @@ def _write_report(adata, outputs: DemoOutputs) -> None:
         "random-forest error, real vs generated (0.5: indistinguishable)": (
             f"{stats['rf_error']:.3f}"
         ),
-        "what the random-forest error says": _realism_reading(stats["rf_error"]),
+        "what the random-forest error says": realism_reading(stats["rf_error"]),
         "Fréchet distance on 50 PCs, real vs generated (0: same first two moments)": (
             f"{stats['frechet_distance']:.1f}"
         ),
@@ -221,13 +263,20 @@ def _write_report(adata, outputs: DemoOutputs) -> None:
         ),
         "correlation of gene means, real vs generated": f"{stats['gene_mean_correlation']:.3f}",
         **_collapsed_row(adata),
+        "seconds per stage, wall-clock / CPU of this process": "; ".join(
+            f"{stage} {t['wall']:.0f} / {t['cpu']:.0f}" for stage, t in outputs.seconds.items()
+        ),
     }
     table = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in rows.items()
     )
     figures = [
-        (outputs.umap, "UMAP of the β-TCVAE codes, by cell type and by latent dimension."),
+        (
+            outputs.umap,
+            "UMAP of the real cells' log-normalised expression, coloured by cell type and by "
+            "each latent of the β-TCVAE.",
+        ),
         (
             outputs.generated_umap,
             "Real cells and their generated counterparts (one per real cell, from its own "

@@ -1,207 +1,219 @@
-"""The ``michigan`` command line: ``michigan demo``, ``michigan train``, ``michigan benchmark``."""
+"""The ``michigan`` command line: ``demo``, ``train``, ``generate``, ``predict``, ``benchmark``.
+
+Parsing imports nothing heavy (torch, scvi-tools, scanpy load only when a command runs), so
+``michigan --help`` is quick, and every value, choice and path is checked before anything is
+trained: a mistake is one line on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-#: The β-TCVAE's gene likelihoods (``michigan.module._tcvae.GENE_LIKELIHOODS``), repeated here
-#: so that ``michigan --help`` does not import torch.
+from . import _cli_commands as commands
+from ._cli_checks import UsageError, non_negative_float, non_negative_int, positive_int
+from ._cli_commands import DEFAULT_GAN_STEPS
+
+__all__ = ["UsageError", "build_parser", "main"]
+
+#: The β-TCVAE's gene likelihoods (``michigan.module.GENE_LIKELIHOODS``), repeated here so
+#: that parsing does not import torch (a test keeps the two equal).
 GENE_LIKELIHOOD_CHOICES = ("nb", "zinb", "poisson", "normal")
-
-#: Minibatch size of ``michigan train``.
-TRAIN_BATCH_SIZE = 256
-
-
-class UsageError(Exception):
-    """A mistake in the command's input: reported in one line, with exit code 2."""
-
-
-def _check_h5ad_input(path: str) -> Path:
-    file = Path(path).expanduser()
-    if not file.exists():
-        raise UsageError(f"input {file} does not exist")
-    if not file.is_file():
-        raise UsageError(f"input {file} is not a file; pass an .h5ad file")
-    if file.suffix != ".h5ad":
-        raise UsageError(f"input {file} must be an .h5ad file (AnnData written by write_h5ad)")
-    return file
-
-
-def _check_writable_folder(folder: Path, what: str) -> None:
-    if not folder.is_dir():
-        raise UsageError(f"{what}: folder {folder} does not exist; create it first")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"{what}: folder {folder} is not writable")
-
-
-def _check_train_paths(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
-    """Check the input, output and model paths before anything is read or trained."""
-    source = _check_h5ad_input(args.input)
-    output = Path(args.output).expanduser()
-    if output.suffix != ".h5ad":
-        raise UsageError(f"output must be an .h5ad file, got {output}")
-    if output.resolve() == source.resolve():
-        raise UsageError(
-            f"the output path is the input path ({output}); write to another file so that the "
-            "input stays as it is"
-        )
-    if output.is_dir():
-        raise UsageError(f"output {output} is a folder; pass a file name ending in .h5ad")
-    _check_writable_folder(output.resolve().parent, "output")
-    model_dir = None
-    if args.save_model:
-        model_dir = Path(args.save_model).expanduser()
-        if model_dir.exists() and not model_dir.is_dir():
-            raise UsageError(f"--save-model {model_dir} is a file; pass a folder name")
-        if model_dir.resolve() in (source.resolve(), output.resolve()):
-            raise UsageError(f"--save-model {model_dir} is the input or output file")
-        _check_writable_folder(model_dir.resolve().parent, "--save-model")
-    return source, output, model_dir
+#: MichiGAN's code sources (``michigan.module.CODE_SOURCES``).
+CODE_SOURCE_CHOICES = ("mean", "sample")
+#: Latent arithmetics of ``predict`` (``michigan.model._latent_arithmetic.ARITHMETICS``).
+ARITHMETIC_CHOICES = ("cell_type", "perturbation")
+#: Benchmark presets (``michigan.benchmark.PRESETS``) and methods (``METHODS``).
+PRESET_CHOICES = (
+    "splatter_linear",
+    "splatter_nonlinear",
+    "prosstt_3",
+    "prosstt_4",
+    "prosstt_5",
+    "pbmc68k",
+    "kang",
+)
+METHOD_CHOICES = (
+    "PPCA",
+    "VAE",
+    "beta-VAE",
+    "beta-TCVAE",
+    "GMM",
+    "WGAN-GP",
+    "InfoWGAN-GP",
+    "ss-InfoWGAN-GP",
+    "MichiGAN",
+)
 
 
-def _check_train_numbers(args: argparse.Namespace) -> None:
-    if args.n_latent < 1:
-        raise UsageError(f"--n-latent must be at least 1 (n_latent), got {args.n_latent}")
-    if not args.beta >= 0 or args.beta == float("inf"):
-        raise UsageError(f"--beta must be a finite number >= 0 (beta), got {args.beta}")
-    if args.max_epochs is not None and args.max_epochs < 1:
-        raise UsageError(f"--max-epochs must be at least 1 (max_epochs), got {args.max_epochs}")
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block), with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _demo(args: argparse.Namespace) -> None:
-    for flag, value in (("--max-epochs", args.max_epochs), ("--gan-steps", args.gan_steps)):
-        if value < 1:
-            raise UsageError(f"{flag} must be at least 1, got {value}")
-    from ._demo import run_demo
-
-    print(f"michigan demo: training a β-TCVAE on pbmc68k_reduced ({args.max_epochs} epochs)")
-    outputs = run_demo(
-        out_dir=args.out,
-        max_epochs=args.max_epochs,
-        n_latent=args.n_latent,
-        beta=args.beta,
-        seed=args.seed,
-        max_steps_gan=args.gan_steps,
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Lightning's and scvi-tools' per-run messages (hidden by default)",
     )
-    print(f"wrote the AnnData (codes in .obsm, generated cells in .layers): {outputs.adata}")
-    print(f"wrote the UMAP coloured by each latent:                         {outputs.umap}")
-    for what, path in (
-        ("the UMAP of real and generated cells:          ", outputs.generated_umap),
-        ("a latent traversal:                            ", outputs.traversal),
-        ("the report (open it in a browser):             ", outputs.report),
-    ):
-        if path is not None:
-            print(f"wrote {what}{path}")
 
 
-def _train(args: argparse.Namespace) -> None:
-    source, output, model_dir = _check_train_paths(args)
-    _check_train_numbers(args)
-
-    import anndata
-    import scvi
-
-    from ._data_size import check_enough_cells
-    from .model import TCVAE
-
-    try:
-        adata = anndata.read_h5ad(source)
-    except Exception as error:  # h5py and anndata raise many types for a damaged file
-        raise UsageError(f"input {source} is not a readable .h5ad file ({error})") from None
-    scvi.settings.seed = args.seed
-    try:
-        TCVAE.setup_anndata(adata, layer=args.layer, batch_key=args.batch_key)
-        model = TCVAE(
-            adata, n_latent=args.n_latent, beta=args.beta, gene_likelihood=args.gene_likelihood
-        )
-        check_enough_cells(adata.n_obs, None, None, TRAIN_BATCH_SIZE)
-    except (ValueError, TypeError) as error:
-        raise UsageError(str(error)) from None
-    model.train(
-        max_epochs=args.max_epochs, batch_size=TRAIN_BATCH_SIZE, accelerator=args.accelerator
+def _add_model_input(parser: argparse.ArgumentParser, output_help: str) -> None:
+    parser.add_argument("model_dir", help="folder of a saved model (michigan train --save-model)")
+    parser.add_argument("output", help=output_help)
+    parser.add_argument(
+        "--data",
+        default=None,
+        help="AnnData (.h5ad) to load the model with (default: the one saved with the model)",
     )
-    adata.obsm["X_tcvae"] = model.get_latent_representation()
-    adata.write_h5ad(output)
-    print(f"wrote {output} with the representation in .obsm['X_tcvae']")
-    if model_dir is not None:
-        model.save(model_dir, overwrite=True)
-        print(f"saved the model to {model_dir}")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
 
 
-def _benchmark(args: argparse.Namespace) -> None:
-    from .benchmark import run, to_markdown
-
-    results = run(
-        preset=args.preset,
-        methods=args.methods,
-        seeds=args.seeds,
-        out_dir=args.out,
-        paper_sizes=args.paper_sizes,
-        n_cells=args.n_cells,
-        n_genes=args.n_genes,
-        path=args.path,
-        beta=args.beta,
-        max_epochs_tcvae=args.max_epochs_tcvae,
-        max_epochs_gan=args.max_epochs_gan,
-        accelerator=args.accelerator,
-        n_jobs=args.n_jobs,
-    )
-    print(to_markdown(results, title=args.preset))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``michigan`` command."""
-    parser = argparse.ArgumentParser(
-        prog="michigan",
-        description="MichiGAN for the scverse: disentangled representations of cells.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    demo = commands.add_parser("demo", help="run the main job on built-in data")
+def _add_demo(subparsers) -> None:
+    demo = subparsers.add_parser("demo", help="run the main job on built-in data")
     demo.add_argument("--out", default="michigan_demo", help="output folder")
-    demo.add_argument("--max-epochs", type=int, default=100, help="β-TCVAE epochs")
+    demo.add_argument("--max-epochs", type=positive_int, default=100, help="β-TCVAE epochs")
     demo.add_argument(
-        "--gan-steps", type=int, default=1500, help="generator steps of the GAN stage"
+        "--gan-steps",
+        type=positive_int,
+        default=DEFAULT_GAN_STEPS,
+        help=f"generator steps of the GAN stage (default: {DEFAULT_GAN_STEPS})",
     )
-    demo.add_argument("--n-latent", type=int, default=10)
-    demo.add_argument("--beta", type=float, default=10.0, help="weight of the total correlation")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.set_defaults(func=_demo)
+    demo.add_argument("--n-latent", type=positive_int, default=10)
+    demo.add_argument(
+        "--beta", type=non_negative_float, default=10.0, help="weight of the total correlation"
+    )
+    demo.add_argument("--seed", type=non_negative_int, default=0)
+    _add_verbose(demo)
+    demo.set_defaults(func=commands.demo)
 
-    train = commands.add_parser("train", help="train a β-TCVAE on an .h5ad file")
+
+def _add_train(subparsers) -> None:
+    train = subparsers.add_parser("train", help="train a β-TCVAE or MichiGAN on an .h5ad file")
     train.add_argument("input", help="input .h5ad with raw counts")
-    train.add_argument("output", help="output .h5ad (representation in .obsm['X_tcvae'])")
+    train.add_argument(
+        "output",
+        help="output .h5ad: the input with the representation in .obsm['X_tcvae'] "
+        "(--model tcvae) or .obsm['X_michigan'] (--model michigan)",
+    )
+    train.add_argument(
+        "--model",
+        default="tcvae",
+        choices=("tcvae", "michigan"),
+        help="tcvae: a β-TCVAE; michigan: a β-TCVAE, then MichiGAN's GAN on its codes",
+    )
     train.add_argument("--layer", default=None, help="layer with the counts (default: X)")
-    train.add_argument("--batch-key", default=None)
+    train.add_argument("--batch-key", default=None, help="column of .obs with the batch")
     train.add_argument(
         "--gene-likelihood",
         default="nb",
         choices=GENE_LIKELIHOOD_CHOICES,
         help="likelihood of the counts (default: nb; normal for processed data)",
     )
-    train.add_argument("--n-latent", type=int, default=10)
-    train.add_argument("--beta", type=float, default=10.0)
-    train.add_argument("--max-epochs", type=int, default=None)
-    train.add_argument("--accelerator", default="auto")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--save-model", default=None, help="folder to save the model into")
-    train.set_defaults(func=_train)
+    train.add_argument("--n-latent", type=positive_int, default=10)
+    train.add_argument(
+        "--beta", type=non_negative_float, default=10.0, help="weight of the total correlation"
+    )
+    train.add_argument(
+        "--max-epochs", type=positive_int, default=None, help="β-TCVAE epochs (default: 100)"
+    )
+    train.add_argument(
+        "--gan-steps",
+        type=positive_int,
+        default=None,
+        help=f"--model michigan: generator steps of the GAN (default: {DEFAULT_GAN_STEPS})",
+    )
+    train.add_argument(
+        "--code-source",
+        default="mean",
+        choices=CODE_SOURCE_CHOICES,
+        help="--model michigan: condition the GAN on posterior means or on posterior samples",
+    )
+    train.add_argument("--accelerator", default="auto", help="auto, cpu, gpu, ...")
+    train.add_argument("--seed", type=non_negative_int, default=0)
+    train.add_argument(
+        "--save-model",
+        default=None,
+        help="folder to save the model into, with its training data (for generate/predict)",
+    )
+    _add_verbose(train)
+    train.set_defaults(func=commands.train)
 
-    bench = commands.add_parser(
+
+def _add_generate(subparsers) -> None:
+    generate = subparsers.add_parser(
+        "generate", help="generate cells from a saved MichiGAN (or WGAN-GP) model"
+    )
+    _add_model_input(generate, "output .h5ad of generated cells (log-normalised in .X)")
+    generate.add_argument(
+        "--n-cells",
+        type=positive_int,
+        default=None,
+        help="cells to generate, from codes of the training cells (default: one per cell)",
+    )
+    generate.add_argument(
+        "--from-cells",
+        action="store_true",
+        help="generate one counterpart per cell of the data, from that cell's own code",
+    )
+    generate.add_argument(
+        "--counts", action="store_true", help="also sample integer counts into .layers['counts']"
+    )
+    _add_verbose(generate)
+    generate.set_defaults(func=commands.generate)
+
+
+def _add_predict(subparsers) -> None:
+    predict = subparsers.add_parser(
+        "predict",
+        help="predict cells of an unseen (cell type, perturbation) by latent arithmetic",
+    )
+    _add_model_input(predict, "output .h5ad of predicted cells (log-normalised in .X)")
+    predict.add_argument("--cell-type-key", required=True, help="column of .obs: cell type")
+    predict.add_argument("--perturbation-key", required=True, help="column of .obs: perturbation")
+    predict.add_argument(
+        "--target",
+        nargs=2,
+        required=True,
+        metavar=("CELL_TYPE", "PERTURBATION"),
+        help="the combination to predict, e.g. --target CD4T stimulated",
+    )
+    predict.add_argument("--control-cell-type", default=None)
+    predict.add_argument(
+        "--arithmetic",
+        default="cell_type",
+        choices=ARITHMETIC_CHOICES,
+        help="cell_type (the paper's) or perturbation (scGen's)",
+    )
+    predict.add_argument(
+        "--control-perturbation", default=None, help="with --arithmetic perturbation"
+    )
+    predict.add_argument("--code-source", default="sample", choices=CODE_SOURCE_CHOICES)
+    predict.add_argument(
+        "--n-cells", type=positive_int, default=None, help="default: one per control cell"
+    )
+    _add_verbose(predict)
+    predict.set_defaults(func=commands.predict)
+
+
+def _add_benchmark(subparsers) -> None:
+    bench = subparsers.add_parser(
         "benchmark", help="the paper's benchmark: methods × metrics × seeds on a data set"
     )
+    bench.add_argument("preset", choices=PRESET_CHOICES, help="the data set (kang: with --path)")
     bench.add_argument(
-        "preset",
-        help="splatter_linear, splatter_nonlinear, prosstt_3, prosstt_4, prosstt_5, pbmc68k, "
-        "or kang (with --path)",
+        "--methods", nargs="+", default=None, choices=METHOD_CHOICES, help="default: all"
     )
-    bench.add_argument("--methods", nargs="+", default=None, help="default: all")
     bench.add_argument(
-        "--seeds", nargs="+", type=int, default=None, help="default: 0-4 (simulations)"
+        "--seeds",
+        nargs="+",
+        type=non_negative_int,
+        default=None,
+        help="default: 0-4 (simulations)",
     )
     bench.add_argument("--out", default="benchmark_out", help="output folder")
     bench.add_argument(
@@ -209,15 +221,37 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="10,000 cells × 2,000 genes and 1000 epochs per model (a GPU's work)",
     )
-    bench.add_argument("--n-cells", type=int, default=None)
-    bench.add_argument("--n-genes", type=int, default=None)
+    bench.add_argument("--n-cells", type=positive_int, default=None)
+    bench.add_argument("--n-genes", type=positive_int, default=None)
     bench.add_argument("--path", default=None, help="local .h5ad of a real data set")
-    bench.add_argument("--beta", type=float, default=None, help="default: the preset's")
-    bench.add_argument("--max-epochs-tcvae", type=int, default=None)
-    bench.add_argument("--max-epochs-gan", type=int, default=None)
+    bench.add_argument(
+        "--beta", type=non_negative_float, default=None, help="default: the preset's"
+    )
+    bench.add_argument("--max-epochs-tcvae", type=positive_int, default=None)
+    bench.add_argument("--max-epochs-gan", type=positive_int, default=None)
     bench.add_argument("--accelerator", default="auto")
     bench.add_argument("--n-jobs", type=int, default=None, help="random-forest jobs")
-    bench.set_defaults(func=_benchmark)
+    _add_verbose(bench)
+    bench.set_defaults(func=commands.benchmark)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``michigan`` command.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["demo", "--gan-steps", "500"])
+    >>> args.gan_steps
+    500
+    """
+    parser = _OneLineParser(
+        prog="michigan",
+        description="MichiGAN for the scverse: disentangled representations of cells, and "
+        "realistic cells generated from them.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_demo, _add_train, _add_generate, _add_predict, _add_benchmark):
+        add(subparsers)
     return parser
 
 
@@ -230,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     Examples
     --------
     >>> main(["train", "cells.h5ad", "cells_tcvae.h5ad", "--max-epochs", "50"])
+    >>> main(["train", "cells.h5ad", "out.h5ad", "--model", "michigan", "--save-model", "m/"])
+    >>> main(["generate", "m/", "generated.h5ad", "--n-cells", "3000"])
     """
     args = build_parser().parse_args(argv)
     try:
