@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import NearestNeighbors
 
+from .._docs import insert_docs
 from ._generation import _balanced_subsamples
 from ._utils import matched_expression, principal_components
 
@@ -41,6 +42,7 @@ def _fraction_inside(
     return float(inside.mean())
 
 
+@insert_docs
 def knn_precision_recall(
     real: AnnData | ArrayLike,
     generated: AnnData | ArrayLike,
@@ -67,12 +69,8 @@ def knn_precision_recall(
 
     Parameters
     ----------
-    real
-        Real cells: an AnnData or an expression matrix (cells × genes, dense or sparse).
-    generated
-        Generated cells over the same genes.
-    layer
-        Layer of both AnnDatas to read (``None``: ``.X``).
+    %(metrics_real_generated)s
+    %(metrics_layer)s
     k
         Neighbour that sets each ball's radius (3 in the paper).
     n_cells
