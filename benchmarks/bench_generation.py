@@ -109,7 +109,12 @@ def run_methods(train: AnnData, n_eval: int, args, seed: int) -> dict[str, tuple
         accelerator="cpu",
         seed=seed,
     )
-    gan_time = {"minutes": args.gan_minutes}
+    # a step budget (the same for both GANs) when given: comparable on a busy machine
+    gan_budget = (
+        {"max_steps": args.gan_steps, "max_time": None}
+        if args.gan_steps
+        else {"max_time": {"minutes": args.gan_minutes}}
+    )
     results = {}
     for name, method in {"PPCA": ppca, "GMM": gmm, "β-TCVAE samples": beta_tcvae}.items():
         start = _clocks()
@@ -124,7 +129,7 @@ def run_methods(train: AnnData, n_eval: int, args, seed: int) -> dict[str, tuple
     scvi.settings.seed = seed
     mg.WGANGP.setup_anndata(train, layer="counts")
     wgan = mg.WGANGP(train)
-    _quiet(wgan, max_time=gan_time, accelerator="cpu")
+    _quiet(wgan, **gan_budget, accelerator="cpu")
     cells = wgan.generate(n_samples=n_eval, seed=seed)
     results["WGAN-GP"] = (np.asarray(cells.X), _clocks() - start)
 
@@ -132,7 +137,7 @@ def run_methods(train: AnnData, n_eval: int, args, seed: int) -> dict[str, tuple
     scvi.settings.seed = seed
     mg.MichiGAN.setup_anndata(train, layer="counts")
     michigan = mg.MichiGAN(train, representation=tcvae)
-    _quiet(michigan, max_time=gan_time, accelerator="cpu")
+    _quiet(michigan, **gan_budget, accelerator="cpu")
     codes = michigan.get_latent_representation()[data.source_cells]
     cells = michigan.generate(codes=codes, seed=seed)
     results["MichiGAN"] = (np.asarray(cells.X), tcvae_time + _clocks() - start)
@@ -279,6 +284,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS[:3]))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--gan-minutes", type=float, default=10.0, help="wall time per GAN")
+    parser.add_argument(
+        "--gan-steps",
+        type=int,
+        default=None,
+        help="generator steps per GAN instead of --gan-minutes (for a busy machine)",
+    )
     parser.add_argument("--tcvae-epochs", type=int, default=100)
     parser.add_argument("--beta", type=float, default=10.0, help="β-TCVAE's TC weight")
     parser.add_argument("--train-on", choices=("all", "half"), default="all")

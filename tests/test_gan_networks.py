@@ -6,6 +6,7 @@ import torch
 
 from michigan.module import (
     GAN_KEYS,
+    CountHead,
     ExpressionHead,
     GANModule,
     Generator,
@@ -187,14 +188,60 @@ def test_library_size_head_spreads_a_cell_without_signal_evenly():
     torch.testing.assert_close(head(torch.randn(3, 4)), torch.full((3, 10), float(np.log1p(10))))
 
 
-def test_module_picks_the_library_size_head_for_log_normalised_data():
-    assert isinstance(GANModule(20, 2, 3).generator.head, LibrarySizeHead)
+def test_module_picks_the_count_head_for_counts():
+    assert isinstance(GANModule(20, 2, 3).generator.head, CountHead)
     processed = GANModule(20, 2, 3, log_normalize=False, output_activation=None)
     assert isinstance(processed.generator.head, ExpressionHead)
+    library = GANModule(20, 2, 3, output_head="library_size")
+    assert isinstance(library.generator.head, LibrarySizeHead)
     old = GANModule(20, 2, 3, output_head="expression")
     assert isinstance(old.generator.head, ExpressionHead)
     with pytest.raises(ValueError, match="output_head"):
         GANModule(20, 2, 3, output_head="softmax")
+    with pytest.raises(ValueError, match="keep log_normalize=True"):
+        GANModule(20, 2, 3, log_normalize=False, output_head="counts")
+    with pytest.raises(ValueError, match="count_likelihood"):
+        GANModule(20, 2, 3, count_likelihood="zinb")
+
+
+@pytest.mark.parametrize("likelihood", ["nb", "poisson"])
+@pytest.mark.parametrize("target_sum", [1e4, 123.0])
+def test_count_head_draws_cells_with_the_target_library_and_exact_zeros(likelihood, target_sum):
+    torch.manual_seed(0)
+    generator = Generator(
+        3, 5, 300, n_hidden=(16,), head=CountHead(16, 300, target_sum, likelihood)
+    )
+    code, noise = torch.randn(256, 3), torch.randn(256, 5)
+    library = torch.randint(20, 200, (256,)).float()
+    cells = generator(code, noise, library)
+    relative_error = ((torch.expm1(cells.double()).sum(1) - target_sum).abs() / target_sum).max()
+    assert relative_error < 1e-3
+    assert (cells == 0).float().mean() > 0.3  # ~100 counts over 300 genes: many zeros
+    expected = generator(code, noise)  # no library: the expected profile, no zeros
+    assert (expected > 0).all()
+    expected_library = torch.expm1(expected.double()).sum(1)
+    assert ((expected_library - target_sum).abs() / target_sum).max() < 1e-5
+    cells.sum().backward()  # straight through the draw, to the profile (and the dispersion)
+    assert generator.head.linear.weight.grad.abs().sum() > 0
+    dispersion_grad = generator.head.log_dispersion.grad
+    if likelihood == "nb":
+        assert dispersion_grad.abs().sum() > 0
+    else:
+        assert dispersion_grad is None
+        assert generator.head.dispersion is None
+
+
+def test_count_head_draws_counts_with_the_mean_and_variance_of_its_likelihood():
+    torch.manual_seed(0)
+    head = CountHead(4, 3, likelihood="nb", initial_dispersion=2.0)
+    mean = torch.tensor([[5.0, 50.0, 0.5]]).expand(40_000, 3)
+    counts = head.sample_counts(mean).detach()
+    assert torch.equal(counts, counts.round())  # integers
+    torch.testing.assert_close(counts.mean(0), mean[0], rtol=0.03, atol=0.02)
+    nb_variance = mean[0] + mean[0] ** 2 / 2.0
+    torch.testing.assert_close(counts.var(0), nb_variance, rtol=0.08, atol=0.05)
+    poisson = CountHead(4, 3, likelihood="poisson").sample_counts(mean).detach()
+    torch.testing.assert_close(poisson.var(0), mean[0], rtol=0.05, atol=0.02)
 
 
 def test_generator_average_follows_its_formula_and_generates():

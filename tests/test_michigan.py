@@ -13,6 +13,7 @@ from anndata import AnnData
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 import michigan as mg
+from michigan._normalize import log_normalize
 
 TINY = {"generator_hidden": (16,), "critic_hidden": (16,), "n_features": 4}
 TINY_TCVAE = {"n_latent": 3, "n_hidden": (16,)}
@@ -143,7 +144,7 @@ def test_defaults_train_both_stages_and_generate(monkeypatch):
     assert (plan.generator_steps, plan.critic_steps) == (12, 24)  # n_critic = 2
     assert len(model.history["wasserstein_train"]) == 24  # one minibatch an epoch
     assert int(model.module.average_steps) == 12  # the moving average generates
-    assert isinstance(model.module.generator.head, mg.module.LibrarySizeHead)
+    assert isinstance(model.module.generator.head, mg.module.CountHead)
     assert model.realism_monitor_.distances  # evaluated at the end of training
     timer = next(c for c in model.trainer.callbacks if isinstance(c, pl.callbacks.Timer))
     assert timer._duration == mg.train.GAN_MAX_TIME.total_seconds() == 600
@@ -180,19 +181,37 @@ def test_max_steps_counts_generator_steps_and_max_time_reaches_lightning():
 
 
 def test_generated_counts_are_integers_with_libraries_drawn_from_the_data(trained):
-    model, adata = trained
+    model, adata = trained  # the default count head: cells are drawn counts, log-normalised
     libraries = adata.layers["counts"].sum(1)
-    cells = model.generate(n_samples=200, seed=3, counts=True)
+    cells = model.generate(n_samples=400, seed=3, counts=True)
     counts = cells.layers["counts"]
     np.testing.assert_array_equal(counts, np.round(counts))
     assert counts.min() >= 0
-    np.testing.assert_array_equal(counts.sum(1), cells.obs["library_size"])
     assert set(cells.obs["library_size"]) <= set(np.rint(libraries).astype(int))
     assert cells.obs["library_size"].nunique() > 10  # drawn, not one library for all
-    # genes the generator zeroes get no counts
-    assert (counts[cells.X == 0] == 0).all()
-    again = model.generate(n_samples=200, seed=3, counts=True)
+    # the counts are drawn around the library: their totals follow it
+    assert np.corrcoef(counts.sum(1), cells.obs["library_size"])[0, 1] > 0.5
+    np.testing.assert_allclose(counts.sum() / cells.obs["library_size"].sum(), 1, rtol=0.05)
+    # .X is those counts, log-normalised, as for real cells
+    np.testing.assert_allclose(cells.X, log_normalize(counts), rtol=1e-5, atol=1e-6)
+    assert "negative binomial" in cells.uns["michigan"]["counts"]
+    again = model.generate(n_samples=400, seed=3, counts=True)
     np.testing.assert_array_equal(again.layers["counts"], counts)
+    without = model.generate(n_samples=400, seed=3)  # the same cells, without the layer
+    np.testing.assert_array_equal(without.X, cells.X)
+
+
+def test_multinomial_counts_of_the_library_size_head_sum_to_the_drawn_library():
+    adata = _counts(n_cells=60)
+    mg.WGANGP.setup_anndata(adata, layer="counts")
+    model = mg.WGANGP(adata, output_head="library_size", **TINY)
+    model.train(max_steps=2, batch_size=16, monitor=False, **QUIET)
+    cells = model.generate(n_samples=100, seed=3, counts=True)
+    counts = cells.layers["counts"]
+    np.testing.assert_array_equal(counts, np.round(counts))
+    np.testing.assert_array_equal(counts.sum(1), cells.obs["library_size"])
+    assert (counts[cells.X == 0] == 0).all()  # genes the generator zeroes get no counts
+    assert "multinomial" in cells.uns["michigan"]["counts"]
 
 
 def test_counts_need_log_normalised_output():

@@ -200,7 +200,9 @@ def test_nan_in_the_critic_stops_training_naming_the_stage():
 
 def test_inf_in_the_generator_loss_stops_training_naming_the_stage():
     module = _module()
-    module.generator_loss = lambda code, n: torch.full((), float("inf"), requires_grad=True)
+    module.generator_loss = lambda code, n, library=None: torch.full(
+        (), float("inf"), requires_grad=True
+    )
     plan = WGANTrainingPlan(module, n_critic=2)
     with pytest.raises(FloatingPointError, match="the generator loss became NaN or infinite"):
         _fit(plan, _loader(16, 4))

@@ -41,10 +41,13 @@ labels_key
     paper's ``(256, 512, 1024)``) and ``critic_hidden`` (``(1024, 512)``), hidden widths;
     ``n_features`` (10), the width ``h`` of the critic's features; ``critic_normalization``
     (``"layer"``; ``"none"``, or the paper's ``"batch"``, which breaks the per-sample
-    gradient penalty); ``output_head`` (``"library_size"`` for log-normalised expression:
-    every generated cell has the library ``target_sum``, exact zeros are reachable;
-    ``"expression"`` otherwise, with ``output_activation``: ``"relu"``, ``"softplus"``, or
-    ``None`` for data with negative values); ``generator_normalization`` (``"layer"``; the
+    gradient penalty); ``output_head`` (``"counts"`` for counts: the generator gives each
+    cell's expected profile and its counts are drawn at a real cell's library size from
+    ``count_likelihood``, ``"nb"`` with a learned per-gene dispersion or ``"poisson"``, then
+    log-normalised as real cells are; ``"library_size"``, the earlier head for counts: a
+    ReLU profile scaled to the library ``target_sum``; ``"expression"`` for a processed
+    ``gan_layer``, with ``output_activation``: ``"relu"``, ``"softplus"``, or ``None`` for
+    data with negative values); ``generator_normalization`` (``"layer"``; the
     paper's ``"batch"``); ``dropout_rate`` (0; the paper's 0.2) of the generator's hidden
     layers; and the further options of :class:`~michigan.module.GANModule`
     (``critic_dropout_rate``, ``negative_slope``). The paper's generator is

@@ -13,6 +13,7 @@ from anndata import AnnData
 
 from .._normalize import TARGET_SUM
 from .._normalize import log_normalize as _log_normalize
+from ..model._generation import noise_blocks
 
 #: Candidate mixture sizes of the GMM baseline (BIC picks one).
 GMM_COMPONENTS = (1, 2, 4, 6, 8, 10)
@@ -207,15 +208,9 @@ def wgan_gp(data: BenchmarkData, settings: BenchmarkSettings) -> MethodOutput:
     WGANGP.setup_anndata(data.adata, layer="counts")
     model = WGANGP(data.adata, **settings.gan_kwargs)
     _train_gan(model, settings)
-    module = model.module
-    noise = module.sample_noise(
-        len(data.source_cells),
-        device="cpu",
-        generator=torch.Generator().manual_seed(settings.seed),
-    )
-    module.eval()
-    with torch.inference_mode():
-        generated = module.generate(None, noise.to(module.device)).cpu().numpy()
+    n_cells = len(data.source_cells)
+    generated = model.generate(n_samples=n_cells, seed=settings.seed).X
+    noise = torch.cat(list(noise_blocks(model.module, n_cells, settings.seed)))
     return MethodOutput(generated=generated, generated_codes=noise.numpy())
 
 

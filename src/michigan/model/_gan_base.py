@@ -110,7 +110,7 @@ class GANModelBase(
         if log_normalize is None:
             log_normalize = gan_layer is None
         if output_head is None:
-            output_head = "library_size" if log_normalize else "expression"
+            output_head = "counts" if log_normalize else "expression"
         self._gan_layer = gan_layer
         self.expression_ = _describe_expression(
             self.adata, self.gan_layer, log_normalize, output_head, output_activation, target_sum
@@ -309,9 +309,9 @@ def _describe_expression(
             f"{where} holds negative values and cannot be log-normalised; pass raw counts, "
             "or log_normalize=False to learn a processed layer as it is"
         )
-    if has_negatives and head == "library_size":
+    if has_negatives and head in ("counts", "library_size"):
         raise ValueError(
-            f"{where} holds negative values but output_head='library_size' generates "
+            f"{where} holds negative values but output_head={head!r} generates "
             "log-normalised expression; pass output_head='expression', output_activation=None"
         )
     if has_negatives and activation is not None:

@@ -13,6 +13,7 @@ from anndata.io import read_h5ad
 from scipy import sparse
 from scvi import REGISTRY_KEYS
 
+from .._normalize import log_normalize
 from .._validation import check_codes, check_positive_int, get_matrix
 from ._generated_file import check_output_file, write_generated_h5ad
 
@@ -87,6 +88,39 @@ def multinomial_counts(
     profile = np.where(totals > 0, profile / np.where(totals > 0, totals, 1), 1.0)
     profile /= profile.sum(axis=1, keepdims=True)
     return rng.multinomial(library, profile).astype(np.float32)
+
+
+def likelihood_counts(
+    expression: np.ndarray,
+    library: np.ndarray,
+    dispersion: np.ndarray | None,
+    poisson_rng: np.random.Generator,
+    gamma_rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Counts drawn at the mean ``library · p``, ``p = expm1(x) / Σ expm1(x)``, of a block.
+
+    Negative binomial with per-gene ``dispersion`` θ (a gamma-Poisson draw: variance
+    ``μ + μ²/θ``), or Poisson when ``dispersion`` is ``None``: how a generator with a
+    :class:`~michigan.module.CountHead` turns its expected profiles into cells. The gamma
+    and the Poisson draws come from two generators, so that drawing the rows of a matrix
+    block by block gives the same counts whatever the blocks.
+
+    Examples
+    --------
+    >>> x = np.log1p(np.array([[5000.0, 5000.0, 0.0]]))
+    >>> counts = likelihood_counts(x, np.array([100]), None, np.random.default_rng(0))
+    >>> counts.shape, float(counts[0, 2])
+    ((1, 3), 0.0)
+    """
+    mean = np.expm1(np.clip(np.asarray(expression, dtype=np.float64), 0, None))
+    totals = mean.sum(axis=1, keepdims=True)
+    mean *= np.asarray(library, dtype=np.float64)[:, None] / np.where(totals > 0, totals, 1)
+    if dispersion is not None:
+        dispersion = np.asarray(dispersion, dtype=np.float64)
+        mean = (poisson_rng if gamma_rng is None else gamma_rng).gamma(
+            dispersion, mean / dispersion
+        )
+    return poisson_rng.poisson(mean).astype(np.float32)
 
 
 class GenerationMixin:
@@ -194,12 +228,15 @@ class GenerationMixin:
         batch_size
             Cells generated at a time.
         counts
-            Also sample integer counts into ``.layers["counts"]``: each cell draws a library
-            size from those of the training cells (its registered counts) and its counts from
-            a multinomial over the genes with the generated profile ``expm1(x) / Σ expm1(x)``,
-            so its counts sum to the drawn library exactly (in ``.obs["library_size"]``).
-            Such cells go through ``sc.pp.normalize_total`` and ``sc.pp.log1p`` like real
-            ones. Needs a model that generates log-normalised expression.
+            Also return integer counts in ``.layers["counts"]``; such cells go through
+            ``sc.pp.normalize_total`` and ``sc.pp.log1p`` like real ones. Each cell draws a
+            library size from those of the training cells (its registered counts; in
+            ``.obs["library_size"]``). A generator with the count head (``output_head=
+            "counts"``, the default on counts) draws every cell's counts at that library
+            from its likelihood anyway, and ``.X`` holds them log-normalised: the counts
+            are those. Other heads draw them from a multinomial over the genes with the
+            generated profile ``expm1(x) / Σ expm1(x)`` (summing to the library exactly).
+            Needs a model that generates log-normalised expression.
         out
             Write the cells to this new ``.h5ad`` file, ``batch_size`` cells at a time
             (``.X`` dense, ``.layers["counts"]`` sparse), and return it opened backed
@@ -265,16 +302,16 @@ class GenerationMixin:
             )
             codes, obs = self._sample_codes(n_cells, rng)
         uns = {"seed": seed, **self._generation_uns()}
-        library = counts_rng = None
+        library, counts_rng = self._drawn_libraries(n_cells, seed, counts)
+        if library is not None:
+            obs["library_size"] = library
         if counts:
             uns["counts"] = (
-                "multinomial over the generated profile; library sizes drawn from the training "
-                "cells'"
+                f"{self._count_draw_description()}; library sizes drawn from the training cells'"
             )
-            counts_rng = np.random.default_rng([seed, 1])
-            library = draw_library_sizes(self._training_library_sizes(), n_cells, counts_rng)
-            obs["library_size"] = library
-        blocks = self._cell_blocks(codes, n_cells, seed, batch_size, library, counts_rng)
+        blocks = self._cell_blocks(
+            codes, n_cells, seed, batch_size, library, counts_rng, keep_counts=counts
+        )
         if out is None:
             matrices = _stacked(blocks, n_cells, self.module.n_genes)
             cells = self._cells(matrices.pop("X"), obs, codes, uns)
@@ -295,6 +332,27 @@ class GenerationMixin:
             adata.layers[key_added] = cells.X if out is None else cells.X[:]
         return cells
 
+    def _drawn_libraries(
+        self, n_cells: int, seed: int, counts: bool = False
+    ) -> tuple[np.ndarray | None, np.random.Generator | None]:
+        """Library sizes drawn from the training cells', and the generator of the count draws.
+
+        Drawn when counts are asked for or the generator draws counts anyway; else ``None``.
+        """
+        if not (counts or self.module.draws_counts):
+            return None, None
+        counts_rng = np.random.default_rng([seed, 1])
+        library = draw_library_sizes(self._training_library_sizes(), n_cells, counts_rng)
+        return library, counts_rng
+
+    def _count_draw_description(self) -> str:
+        """How the counts of generated cells are drawn (for ``.uns["michigan"]["counts"]``)."""
+        if not self.module.draws_counts:
+            return "multinomial over the generated profile"
+        if self.module.count_likelihood == "nb":
+            return "negative binomial at the generated profile (per-gene dispersion learned)"
+        return "Poisson at the generated profile"
+
     def _cell_blocks(
         self,
         codes: np.ndarray | None,
@@ -303,13 +361,31 @@ class GenerationMixin:
         batch_size: int,
         library: np.ndarray | None = None,
         counts_rng: np.random.Generator | None = None,
+        keep_counts: bool = False,
     ) -> Iterator[dict[str, np.ndarray]]:
-        """Generated cells in blocks of rows: ``"X"``, and ``"counts"`` given their libraries."""
+        """Generated cells in blocks of rows: ``"X"``, and ``"counts"`` with ``keep_counts``.
+
+        A generator that draws counts draws them here, at ``library``; its ``"X"`` is the
+        counts log-normalised. Other generators' ``"X"`` is their output, and their counts
+        (``keep_counts``) a multinomial draw at ``library``.
+        """
+        module = self.module
+        dispersion = module.dispersion
+        if dispersion is not None:
+            dispersion = dispersion.detach().cpu().numpy()
+        gamma_rng = np.random.default_rng([seed, 2])
         start = 0
         for expression in self._expression_chunks(codes, n_cells, seed, batch_size):
             stop = start + len(expression)
             block = {"X": expression}
-            if library is not None:
+            if module.draws_counts:
+                drawn = likelihood_counts(
+                    expression, library[start:stop], dispersion, counts_rng, gamma_rng
+                )
+                block["X"] = log_normalize(drawn, module.target_sum)
+                if keep_counts:
+                    block["counts"] = drawn
+            elif keep_counts:
                 block["counts"] = multinomial_counts(expression, library[start:stop], counts_rng)
             yield block
             start = stop
@@ -317,24 +393,25 @@ class GenerationMixin:
     def _generate_expression(
         self, codes: np.ndarray | None, n_cells: int, seed: int, batch_size: int = 1024
     ) -> np.ndarray:
-        """Generator output for codes (or ``n_cells`` unconditional cells), noise from ``seed``."""
-        blocks = self._cell_blocks(codes, n_cells, seed, batch_size)
+        """Generated cells for codes (or ``n_cells`` unconditional cells), noise from ``seed``."""
+        library, counts_rng = self._drawn_libraries(n_cells, seed)
+        blocks = self._cell_blocks(codes, n_cells, seed, batch_size, library, counts_rng)
         return _stacked(blocks, n_cells, self.module.n_genes)["X"]
 
     def _expression_chunks(
         self, codes: np.ndarray | None, n_cells: int, seed: int, batch_size: int
     ) -> Iterator[np.ndarray]:
-        """Generated cells, ``batch_size`` at a time, with the noise of :func:`_noise_blocks`."""
+        """Generated cells, ``batch_size`` at a time, with the noise of :func:`noise_blocks`."""
         self._check_if_trained(warn=True)
         module = self.module
         module.eval()
         device = module.device
-        noise_blocks = _noise_blocks(module, n_cells, seed)
+        blocks = noise_blocks(module, n_cells, seed)
         noise = torch.zeros((0, module.n_noise))
         for start in range(0, n_cells, batch_size):
             stop = min(start + batch_size, n_cells)
             while len(noise) < stop - start:
-                noise = torch.cat([noise, next(noise_blocks)])
+                noise = torch.cat([noise, next(blocks)])
             batch_noise, noise = noise[: stop - start], noise[stop - start :]
             code = None
             if codes is not None:
@@ -406,7 +483,7 @@ class GenerationMixin:
 NOISE_BLOCK = 1024
 
 
-def _noise_blocks(module, n_cells: int, seed: int) -> Iterator[torch.Tensor]:
+def noise_blocks(module, n_cells: int, seed: int) -> Iterator[torch.Tensor]:
     """The generator's noise for ``n_cells`` cells, in blocks of :data:`NOISE_BLOCK` rows."""
     generator = torch.Generator().manual_seed(seed)
     for start in range(0, n_cells, NOISE_BLOCK):

@@ -1,3 +1,4 @@
+from ._count_head import COUNT_HEAD_LIKELIHOODS, CountHead, CountHeadLikelihood
 from ._gan import CODE_SOURCES, GAN_KEYS, PAPER_NETWORKS, CodeSource, CriticLoss, GANModule
 from ._gan_networks import (
     CRITIC_HIDDEN,
@@ -27,6 +28,7 @@ from ._tcvae import COUNT_LIKELIHOODS, GENE_LIKELIHOODS, GeneLikelihood, TCVAEMo
 
 __all__ = [
     "CODE_SOURCES",
+    "COUNT_HEAD_LIKELIHOODS",
     "COUNT_LIKELIHOODS",
     "CRITIC_HIDDEN",
     "GAN_KEYS",
@@ -41,6 +43,8 @@ __all__ = [
     "PROJECTIONS",
     "TC_ESTIMATORS",
     "CodeSource",
+    "CountHead",
+    "CountHeadLikelihood",
     "CriticLoss",
     "ExpressionHead",
     "GANModule",

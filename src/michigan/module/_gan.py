@@ -12,6 +12,7 @@ from scvi import REGISTRY_KEYS
 from torch import nn
 
 from .._normalize import TARGET_SUM, log_normalize
+from ._count_head import COUNT_HEAD_LIKELIHOODS, CountHead, CountHeadLikelihood
 from ._gan_networks import (
     CRITIC_HIDDEN,
     GENERATOR_HIDDEN,
@@ -132,13 +133,19 @@ class GANModule(nn.Module):
     negative_slope
         Slope of every LeakyReLU.
     output_head
+        ``"counts"``: a :class:`~michigan.module.CountHead` (the generator gives each cell's
+        expected profile; its counts are drawn from ``count_likelihood`` at the library size
+        of a real cell and log-normalised, as real cells are; needs ``log_normalize``);
         ``"library_size"``: a :class:`~michigan.module.LibrarySizeHead` (every generated cell
         has the library ``target_sum`` before ``log1p``; for log-normalised expression);
         ``"expression"``: an :class:`~michigan.module.ExpressionHead` with
         ``output_activation`` (for processed layers, e.g. with negative values). ``None``
-        picks ``"library_size"`` when ``log_normalize``, else ``"expression"``.
+        picks ``"counts"`` when ``log_normalize``, else ``"expression"``.
     output_activation
         See :class:`~michigan.module.ExpressionHead` (``output_head="expression"`` only).
+    count_likelihood
+        ``"nb"`` (negative binomial with a per-gene dispersion learned with the generator) or
+        ``"poisson"`` (``output_head="counts"`` only).
 
     Notes
     -----
@@ -175,6 +182,7 @@ class GANModule(nn.Module):
         negative_slope: float = 0.2,
         output_head: OutputHead | None = None,
         output_activation: OutputActivation = "relu",
+        count_likelihood: CountHeadLikelihood = "nb",
     ):
         super().__init__()
         if code_source not in CODE_SOURCES:
@@ -187,18 +195,30 @@ class GANModule(nn.Module):
         self.target_sum = target_sum
         self.expression_key = expression_key
         if output_head is None:
-            output_head = "library_size" if log_normalize else "expression"
+            output_head = "counts" if log_normalize else "expression"
         if output_head not in OUTPUT_HEADS:
             raise ValueError(
                 f"unknown output_head {output_head!r}; choose one of {', '.join(OUTPUT_HEADS)}"
             )
+        if output_head == "counts" and not log_normalize:
+            raise ValueError(
+                "output_head='counts' draws counts and log-normalises them, so it learns "
+                "counts: keep log_normalize=True, or pick output_head='expression'"
+            )
+        if count_likelihood not in COUNT_HEAD_LIKELIHOODS:
+            raise ValueError(
+                f"unknown count_likelihood {count_likelihood!r}; choose one of "
+                f"{', '.join(COUNT_HEAD_LIKELIHOODS)}"
+            )
         self.output_head = output_head
+        self.count_likelihood = count_likelihood
         last_hidden = tuple(generator_hidden)[-1] if len(generator_hidden) else n_code + n_noise
-        head = (
-            LibrarySizeHead(last_hidden, n_genes, target_sum)
-            if output_head == "library_size"
-            else ExpressionHead(last_hidden, n_genes, output_activation)
-        )
+        heads = {
+            "counts": lambda: CountHead(last_hidden, n_genes, target_sum, count_likelihood),
+            "library_size": lambda: LibrarySizeHead(last_hidden, n_genes, target_sum),
+            "expression": lambda: ExpressionHead(last_hidden, n_genes, output_activation),
+        }
+        head = heads[output_head]()
         self.generator = Generator(
             n_code,
             n_noise,
@@ -246,6 +266,22 @@ class GANModule(nn.Module):
             code = code + tensors[GAN_KEYS.CODE_SCALE] * torch.randn_like(code)
         return x, code
 
+    @property
+    def draws_counts(self) -> bool:
+        """Whether the generator draws counts (``output_head="counts"``)."""
+        return self.output_head == "counts"
+
+    def get_library(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Library sizes of the minibatch's real cells, for a generator that draws counts.
+
+        A generated cell takes the library of the real cell whose code it is given (the codes
+        of a β-TCVAE whose decoder sees the observed library do not hold it). ``None`` for the
+        other heads.
+        """
+        if not self.draws_counts:
+            return None
+        return tensors[self.expression_key].sum(-1)
+
     def get_loss_targets(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Further minibatch tensors the losses need, as keyword arguments (none here)."""
         return {}
@@ -262,18 +298,38 @@ class GANModule(nn.Module):
             return noise.to(device or self.device)
         return torch.randn(n, self.n_noise, device=device or self.device)
 
-    def sample_fake(self, code: torch.Tensor | None, n: int) -> torch.Tensor:
-        """Generated cells ``G(z, n)`` for codes (or ``n`` unconditional cells), fresh noise."""
-        return self.generator(code, self.sample_noise(n))
+    def sample_fake(
+        self, code: torch.Tensor | None, n: int, library: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Generated cells ``G(z, n)`` for codes (or ``n`` unconditional cells), fresh noise.
+
+        ``library`` (see :meth:`get_library`) makes a generator that draws counts draw them.
+        """
+        return self.generator(code, self.sample_noise(n), library)
 
     @property
     def sampling_generator(self) -> Generator:
         """What :meth:`generate` uses: the moving average once updated, else the live generator."""
         return self.generator_average if int(self.average_steps) > 0 else self.generator
 
-    def generate(self, code: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
-        """Generated expression for codes and noise (by :attr:`sampling_generator`)."""
-        return self.sampling_generator(code, noise)
+    def generate(
+        self,
+        code: torch.Tensor | None,
+        noise: torch.Tensor,
+        library: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Generated expression for codes and noise (by :attr:`sampling_generator`).
+
+        For a generator that draws counts: the expected profiles without ``library``, cells
+        drawn at those library sizes with it.
+        """
+        return self.sampling_generator(code, noise, library)
+
+    @property
+    def dispersion(self) -> torch.Tensor | None:
+        """Per-gene dispersion of the sampling generator's negative binomial, else ``None``."""
+        head = self.sampling_generator.head
+        return head.dispersion if isinstance(head, CountHead) else None
 
     @torch.no_grad()
     def update_generator_average(self, decay: float) -> float:
@@ -349,6 +405,8 @@ class GANModule(nn.Module):
         penalty = gradient_penalty(critic, x, fake, code)
         return CriticLoss(gp_lambda * penalty - wasserstein, wasserstein, penalty)
 
-    def generator_loss(self, code: torch.Tensor | None, n: int) -> torch.Tensor:
+    def generator_loss(
+        self, code: torch.Tensor | None, n: int, library: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``−E[D(G(z, n), z)]`` for codes (or ``n`` cells when unconditional), fresh noise."""
-        return -self.critic(self.sample_fake(code, n), code).mean()
+        return -self.critic(self.sample_fake(code, n, library), code).mean()

@@ -17,9 +17,10 @@ from ._mlp import MLP, NORMALIZATIONS, Normalization
 OutputActivation = Literal["relu", "softplus"] | None
 #: Output activations of the generator (``None``: linear).
 OUTPUT_ACTIVATIONS = ("relu", "softplus", None)
-OutputHead = Literal["library_size", "expression"]
-#: Output heads of the generator: :class:`LibrarySizeHead` or :class:`ExpressionHead`.
-OUTPUT_HEADS = ("library_size", "expression")
+OutputHead = Literal["counts", "library_size", "expression"]
+#: Output heads of the generator: :class:`~michigan.module.CountHead`,
+#: :class:`LibrarySizeHead` or :class:`ExpressionHead`.
+OUTPUT_HEADS = ("counts", "library_size", "expression")
 Projection = Literal["learned", "identity"]
 #: Forms of the critic's projection matrix ``V``.
 PROJECTIONS = ("learned", "identity")
@@ -172,10 +173,20 @@ class Generator(nn.Module):
             else head
         )
 
-    def forward(self, code: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
-        """Expression profiles of shape ``(n, n_output)`` for codes and noise of ``n`` cells."""
+    def forward(
+        self,
+        code: torch.Tensor | None,
+        noise: torch.Tensor,
+        library: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Expression profiles of shape ``(n, n_output)`` for codes and noise of ``n`` cells.
+
+        ``library`` (each cell's library size) goes to a head that draws counts
+        (:class:`~michigan.module.CountHead`); other heads take none.
+        """
         inputs = noise if code is None or self.n_code == 0 else torch.cat([code, noise], dim=-1)
-        return self.head(self.hidden(inputs))
+        hidden = self.hidden(inputs)
+        return self.head(hidden) if library is None else self.head(hidden, library)
 
 
 class ProjectionCritic(nn.Module):

@@ -166,7 +166,9 @@ class InfoGANModule(GANModule):
         loss = loss + self.supervised_weight * self.supervised_loss(predicted[:n], target, mask)
         return CriticLoss(loss, wasserstein, penalty, {"info_loss": info})
 
-    def generator_loss(self, code: torch.Tensor, n: int) -> torch.Tensor:
+    def generator_loss(
+        self, code: torch.Tensor, n: int, library: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``−E[D(G(c, n))] + λ_info · ‖Q(G(c, n)) − c‖²``."""
-        score, predicted = self.critic.score_and_code(self.sample_fake(code, n))
+        score, predicted = self.critic.score_and_code(self.sample_fake(code, n, library))
         return -score.mean() + self.info_weight * ((predicted - code) ** 2).mean()

@@ -108,8 +108,8 @@ class RealismMonitor(pl.Callback):
         """Set aside the real cells, fit their principal components, fix the noise."""
         start = time.perf_counter()
         module = plan.module
-        real, codes = self._real_sample(trainer.train_dataloader, module, plan.device)
-        self._codes = codes
+        real, codes, library = self._real_sample(trainer.train_dataloader, module, plan.device)
+        self._codes, self._library = codes, library
         self._noise = module.sample_noise(
             real.shape[0], device="cpu", generator=torch.Generator().manual_seed(self.seed)
         ).to(plan.device)
@@ -127,14 +127,16 @@ class RealismMonitor(pl.Callback):
         self._last_step = plan.generator_steps
         self.seconds += time.perf_counter() - start
 
-    def _real_sample(self, loader, module, device) -> tuple[torch.Tensor, torch.Tensor | None]:
-        xs, codes, n = [], [], 0
+    def _real_sample(self, loader, module, device):
+        """Real cells, their codes and library sizes (``None`` where the module needs none)."""
+        xs, codes, libraries, n = [], [], [], 0
         with torch.no_grad():
             for batch in loader:
                 batch = {key: value.to(device) for key, value in batch.items()}
                 x, code = module.get_data_and_code(batch)
                 xs.append(x)
                 codes.append(code)
+                libraries.append(module.get_library(batch))
                 n += x.shape[0]
                 if n >= self.n_cells:
                     break
@@ -142,12 +144,13 @@ class RealismMonitor(pl.Callback):
             raise ValueError("the realism monitor found no training cells in the dataloader")
         real = torch.cat(xs)[: self.n_cells]
         code = None if codes[0] is None else torch.cat(codes)[: self.n_cells]
+        library = None if libraries[0] is None else torch.cat(libraries)[: self.n_cells]
         if real.shape[0] < 3:
             raise ValueError(
                 f"the realism monitor needs at least 3 cells, got {real.shape[0]}; train on more "
                 "cells or pass monitor=False"
             )
-        return real, code
+        return real, code, library
 
     # -- evaluation --------------------------------------------------------------------------
 
@@ -156,14 +159,19 @@ class RealismMonitor(pl.Callback):
         """The Fréchet distance of the module's generated cells to the real sample, now."""
         was_training = module.training
         module.eval()
-        try:
-            chunks = []
-            for start in range(0, self._noise.shape[0], 1024):
-                stop = start + 1024
-                code = None if self._codes is None else self._codes[start:stop]
-                chunks.append(module.generate(code, self._noise[start:stop]))
-        finally:
-            module.train(was_training)
+        # a generator that draws counts draws them here too: from a fixed seed, and without
+        # touching the training's random stream
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            try:
+                chunks = []
+                for start in range(0, self._noise.shape[0], 1024):
+                    stop = start + 1024
+                    code = None if self._codes is None else self._codes[start:stop]
+                    library = None if self._library is None else self._library[start:stop]
+                    chunks.append(module.generate(code, self._noise[start:stop], library))
+            finally:
+                module.train(was_training)
         pcs = (torch.cat(chunks).double() - self._center) @ self._components
         cov = torch.atleast_2d(torch.cov(pcs.T))
         gap = self._real_mean - pcs.mean(0)

@@ -201,10 +201,11 @@ class WGANTrainingPlan(ResumableTrainingMixin, pl.LightningModule):
         """
         module = self.module
         x, code = module.get_data_and_code(batch)
+        library = module.get_library(batch)
         targets = module.get_loss_targets(batch)
-        loss = self._critic_step(x, code, targets)
+        loss = self._critic_step(x, code, library, targets)
         if self.critic_steps % self.n_critic == 0:
-            self._generator_step(code, x.shape[0])
+            self._generator_step(code, x.shape[0], library)
         return loss.detach()
 
     def on_train_epoch_end(self) -> None:
@@ -213,12 +214,16 @@ class WGANTrainingPlan(ResumableTrainingMixin, pl.LightningModule):
             self._log_epoch()
 
     def _critic_step(
-        self, x: torch.Tensor, code: torch.Tensor | None, targets: dict[str, torch.Tensor]
+        self,
+        x: torch.Tensor,
+        code: torch.Tensor | None,
+        library: torch.Tensor | None,
+        targets: dict[str, torch.Tensor],
     ) -> torch.Tensor:
         """One update of the critic against the (extrapolated) generator."""
         _, optimizer = self.optimizers()
         with torch.no_grad(), _lookahead(self._extrapolate_generator):
-            fake = self.module.sample_fake(code, x.shape[0])
+            fake = self.module.sample_fake(code, x.shape[0], library)
         output = self.module.critic_loss(x, fake, code, self.gp_lambda, **targets)
         optimizer.zero_grad()
         self.manual_backward(output.loss)
@@ -234,14 +239,16 @@ class WGANTrainingPlan(ResumableTrainingMixin, pl.LightningModule):
         self._critic_sums += torch.stack(list(terms.values())).detach()
         return output.loss
 
-    def _generator_step(self, code: torch.Tensor | None, n: int) -> None:
+    def _generator_step(
+        self, code: torch.Tensor | None, n: int, library: torch.Tensor | None = None
+    ) -> None:
         """One update of the generator against the (extrapolated, frozen) critic."""
         optimizer, _ = self.optimizers()
         for parameter in self._critic_params:
             parameter.requires_grad_(False)
         try:
             with _lookahead(self._extrapolate_critic):
-                loss = self.module.generator_loss(code, n)
+                loss = self.module.generator_loss(code, n, library)
                 self._check_finite(loss.detach())
                 optimizer.zero_grad()
                 self.manual_backward(loss)
