@@ -116,3 +116,21 @@ def test_decoding_nan_codes_is_an_error():
     codes[1, 0] = np.nan
     with pytest.raises(ValueError, match=r"codes hold NaN or infinite values \(row 1\)"):
         model.decode(codes)
+
+
+def _first_step_over_lr(**train_kwargs) -> float:
+    """Smallest first Adam step of the encoder head's weights, in units of the learning rate."""
+    model = _model(n_cells=64)
+    before = model.module.z_mean.weight.detach().clone()
+    lr = 1e-3
+    model.train(max_epochs=1, batch_size=64, train_size=1.0, lr=lr, **train_kwargs, **QUIET)
+    step = (model.module.z_mean.weight.detach() - before).abs()
+    return float(step.min() / lr)
+
+
+def test_adam_takes_full_steps_on_small_gradients():
+    # Adam's first step is lr·g/(|g| + eps): with eps = 1e-8 every weight moves by the
+    # learning rate; scvi-tools' eps = 0.01 shrinks the steps of weights whose gradients are
+    # small, which made the seed decide whether the Splatter step got a latent of its own
+    assert _first_step_over_lr() == pytest.approx(1.0, abs=0.01)
+    assert _first_step_over_lr(plan_kwargs={"eps": 0.01}) < 0.5

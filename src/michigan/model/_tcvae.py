@@ -40,6 +40,10 @@ logger = logging.getLogger(__name__)
 #: Default number of epochs: enough for a 10k-cell run to finish in minutes on a laptop CPU.
 #: The paper trained for 1000 epochs on a GPU (``max_epochs=1000``).
 DEFAULT_MAX_EPOCHS = 100
+#: Adam's ``eps`` for the β-TCVAE: PyTorch's default, not scvi-tools' 0.01. With 0.01 the
+#: encoder's small gradients were damped so much that whether the Splatter step got a latent
+#: of its own depended on the seed (docs/paper_benchmark.md, "Seed study").
+ADAM_EPS = 1e-8
 
 
 class TCVAE(
@@ -209,7 +213,9 @@ class TCVAE(
             training cells must fill at least one minibatch of 3, checked before training.
         plan_kwargs
             Passed to :class:`~michigan.train.TCVAETrainingPlan`, which takes the arguments of
-            :class:`scvi.train.TrainingPlan` (overrides ``lr`` and the warm-up).
+            :class:`scvi.train.TrainingPlan` (overrides ``lr`` and the warm-up). Adam's
+            ``eps`` is 1e-8 (PyTorch's default), not scvi-tools' 0.01, which made the
+            disentanglement depend on the seed; ``plan_kwargs={"eps": 0.01}`` restores it.
         **kwargs
             Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train` and on to the
             Lightning trainer (e.g. ``strategy``, ``early_stopping``, ``enable_progress_bar``,
@@ -231,6 +237,7 @@ class TCVAE(
             n_epochs_kl_warmup = max_epochs // 4
         plan_kwargs = {
             "lr": lr,
+            "eps": ADAM_EPS,
             "n_epochs_kl_warmup": n_epochs_kl_warmup or None,
             **(plan_kwargs or {}),
         }
