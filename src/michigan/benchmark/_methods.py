@@ -13,7 +13,6 @@ from anndata import AnnData
 
 from .._normalize import TARGET_SUM
 from .._normalize import log_normalize as _log_normalize
-from ..model._generation import noise_blocks
 
 #: Candidate mixture sizes of the GMM baseline (BIC picks one).
 GMM_COMPONENTS = (1, 2, 4, 6, 8, 10)
@@ -202,7 +201,7 @@ def _train_gan(model, settings: BenchmarkSettings) -> None:
 
 def wgan_gp(data: BenchmarkData, settings: BenchmarkSettings) -> MethodOutput:
     """Unconditional WGAN-GP; its noise vectors are the codes of its generated cells."""
-    from ..model import WGANGP
+    from ..model import WGANGP, noise_blocks
 
     scvi.settings.seed = settings.seed
     WGANGP.setup_anndata(data.adata, layer="counts")

@@ -1,3 +1,4 @@
+from ._generation import noise_blocks
 from ._infowgan import InfoWGANGP
 from ._latent_activity import LATENT_ACTIVITY_KEY, activity_from_uns, latent_activity_table
 from ._michigan import MichiGAN
@@ -12,4 +13,5 @@ __all__ = [
     "MichiGAN",
     "activity_from_uns",
     "latent_activity_table",
+    "noise_blocks",
 ]

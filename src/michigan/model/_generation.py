@@ -484,7 +484,25 @@ NOISE_BLOCK = 1024
 
 
 def noise_blocks(module, n_cells: int, seed: int) -> Iterator[torch.Tensor]:
-    """The generator's noise for ``n_cells`` cells, in blocks of :data:`NOISE_BLOCK` rows."""
+    """The generator's noise for ``n_cells`` cells, in blocks of :data:`NOISE_BLOCK` rows.
+
+    The noise ``generate(..., seed=seed)`` gives its ``n_cells`` cells, the same whatever its
+    ``batch_size``: for example the noise vectors behind an unconditional WGAN-GP's cells.
+
+    Parameters
+    ----------
+    module
+        A :class:`~michigan.module.GANModule` (its ``sample_noise`` draws the noise).
+    n_cells
+        Number of cells.
+    seed
+        The seed passed to ``generate``.
+
+    Examples
+    --------
+    >>> cells = model.generate(n_samples=100, seed=0)
+    >>> noise = torch.cat(list(noise_blocks(model.module, 100, seed=0)))
+    """
     generator = torch.Generator().manual_seed(seed)
     for start in range(0, n_cells, NOISE_BLOCK):
         size = min(NOISE_BLOCK, n_cells - start)
