@@ -64,6 +64,7 @@ def leave_one_out(
     tcvae_kwargs: dict | None = None,
     gan_kwargs: dict | None = None,
     n_pcs: int = 50,
+    n_estimators: int = 100,
     n_jobs: int | None = None,
     accelerator: str = "auto",
     prefix: str = "leave_one_out",
@@ -122,8 +123,8 @@ def leave_one_out(
         :class:`~michigan.MichiGAN` (e.g. ``generator_hidden``).
     n_pcs
         Principal components of the E-distance.
-    n_jobs
-        Parallel jobs of the random forests.
+    n_estimators, n_jobs
+        Trees and parallel jobs of the random forests of ``rf_error``.
     accelerator
         Lightning's accelerator of every model.
     prefix
@@ -179,7 +180,9 @@ def leave_one_out(
         held_out = _held_out_type(train, held, cell_type, keys, n_pcs, seed)
         predictions = _predictions(train, held, cell_type, keys, methods, settings)
         for method, predicted in predictions.items():
-            scores = score_prediction(predicted, held_out, seed=seed, n_jobs=n_jobs)
+            scores = score_prediction(
+                predicted, held_out, seed=seed, n_estimators=n_estimators, n_jobs=n_jobs
+            )
             rows.append({"held_out": cell_type, "method": method, "n_cells": held.n_obs, **scores})
             logger.info("  %s: R² top-100 DE %.3f", method, scores["r2_top100_de"])
         if folder is not None:  # partial results survive an interrupted run

@@ -49,7 +49,12 @@ def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def score_prediction(
-    predicted: np.ndarray, held_out: HeldOutType, *, seed: int, n_jobs: int | None
+    predicted: np.ndarray,
+    held_out: HeldOutType,
+    *,
+    seed: int,
+    n_estimators: int = 100,
+    n_jobs: int | None = None,
 ) -> dict[str, float]:
     """The leave-one-out metrics of one method's predicted cells against the real ones."""
     de = held_out.de_index
@@ -65,7 +70,9 @@ def score_prediction(
         "e_distance": energy_distance(
             held_out.pca.transform(predicted), held_out.pca.transform(held_out.real)
         ),
-        "rf_error": rf_error(held_out.real, predicted, seed=seed, n_jobs=n_jobs),
+        "rf_error": rf_error(
+            held_out.real, predicted, n_estimators=n_estimators, n_jobs=n_jobs, seed=seed
+        ),
         "de_direction": float(right_direction.mean()),
     }
 
