@@ -27,6 +27,7 @@ TINY = {
     "gan_kwargs": {"generator_hidden": (16,), "critic_hidden": (16,), "n_noise": 4},
     "n_pcs": 5,
     "n_estimators": 10,
+    "progress_bar": False,
 }
 METRICS = ["r2_all", "r2_top100_de", "e_distance", "rf_error", "de_direction"]
 

@@ -68,6 +68,7 @@ def leave_one_out(
     n_jobs: int | None = None,
     accelerator: str = "auto",
     prefix: str = "leave_one_out",
+    progress_bar: bool = True,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Hold out each cell type's perturbed cells in turn, predict them, and score the result.
@@ -129,6 +130,9 @@ def leave_one_out(
         Lightning's accelerator of every model.
     prefix
         Start of the output files' names.
+    progress_bar
+        Show a progress bar over the held-out types (scvi-tools' style); each type's scores
+        are also logged at the ``INFO`` level (logger ``michigan.benchmark``).
     seed
         Seed of the models, the sampling and the metrics.
 
@@ -173,8 +177,10 @@ def leave_one_out(
     folder = None if out_dir is None else Path(out_dir)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
+    from scvi.utils import track
+
     rows = []
-    for cell_type in cell_types:
+    for cell_type in track(cell_types, description="held out", disable=not progress_bar):
         train, held = hold_out(data, cell_type_key, perturbation_key, [(cell_type, perturbed)])
         logger.info("%s: %d training cells, %d held out", cell_type, train.n_obs, held.n_obs)
         held_out = _held_out_type(train, held, cell_type, keys, n_pcs, seed)
