@@ -117,6 +117,14 @@ def test_choices_repeated_in_the_cli_equal_the_package_constants():
     assert cli.METHOD_CHOICES == tuple(METHODS)
 
 
+def test_benchmark_help_lists_the_leave_one_out_preset(tmp_path):
+    result = _run_in_fresh_python(["benchmark", "--help"], tmp_path)
+    assert result["code"] == 0
+    assert "kang-loo" in result["stdout"]
+    for option in ("--cell-types", "--epochs-vae", "--epochs-gan", "--seed", "--no-scgen"):
+        assert option in result["stdout"], option
+
+
 def test_demo_writes_and_lists_every_file(tmp_path, capsys):
     main(
         [
@@ -316,6 +324,20 @@ EARLY_ERRORS = {
     ),
     "benchmark preset": (["benchmark", "splat"], "choose from .*splatter_linear"),
     "benchmark kang without path": (["benchmark", "kang"], "pass --path"),
+    "kang-loo without path": (["benchmark", "kang-loo"], "kang-loo reads a local file"),
+    "kang-loo missing file": (
+        ["benchmark", "kang-loo", "--path", "{d}/none.h5ad"],
+        "--path .* does not exist",
+    ),
+    "kang-loo with seeds": (
+        ["benchmark", "kang-loo", "--path", "{i}", "--seeds", "1"],
+        "--seeds applies to the presets other than kang-loo",
+    ),
+    "no-scgen without kang-loo": (
+        ["benchmark", "pbmc68k", "--no-scgen"],
+        "--no-scgen applies to preset kang-loo only",
+    ),
+    "kang-loo epochs": (["benchmark", "kang-loo", "--epochs-gan", "0"], "--epochs-gan: must be"),
     "benchmark method": (["benchmark", "pbmc68k", "--methods", "scVI"], "choose from .*PPCA"),
     "unknown command": (["fly"], "invalid choice: 'fly'"),
 }

@@ -30,6 +30,16 @@ GAN_BATCH_SIZE = 64
 #: Models ``michigan generate`` can load (GANs) and ``michigan predict`` can load.
 GENERATING_MODELS = ("MichiGAN", "WGANGP", "InfoWGANGP")
 PREDICTING_MODELS = ("MichiGAN", "TCVAE")
+#: The leave-one-out preset of ``michigan benchmark`` and the options only it takes.
+KANG_LOO = "kang-loo"
+LEAVE_ONE_OUT_OPTIONS = {"cell_types": "--cell-types", "seed": "--seed", "no_scgen": "--no-scgen"}
+#: Options of the paper's presets that ``kang-loo`` does not take.
+PAPER_BENCHMARK_OPTIONS = {
+    "methods": "--methods",
+    "seeds": "--seeds",
+    "paper_sizes": "--paper-sizes",
+    "n_cells": "--n-cells",
+}
 #: Loggers of Lightning's per-run messages ("GPU available: ...", "`Trainer.fit` stopped").
 LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
 
@@ -230,11 +240,15 @@ def predict(args: argparse.Namespace) -> None:
 
 
 def benchmark(args: argparse.Namespace) -> None:
-    """``michigan benchmark``: the paper's benchmark on a named data set."""
+    """``michigan benchmark``: the paper's benchmark on a named data set, or ``kang-loo``."""
     out = output_folder(args.out, "--out")
     path = None if args.path is None else h5ad_input(args.path, "--path")
-    if args.preset == "kang" and path is None:
-        raise UsageError("preset kang reads a local file: pass --path kang_pbmc.h5ad")
+    if args.preset in ("kang", KANG_LOO) and path is None:
+        raise UsageError(f"preset {args.preset} reads a local file: pass --path kang_pbmc.h5ad")
+    _check_preset_options(args)
+    if args.preset == KANG_LOO:
+        _kang_leave_one_out(args, out, path)
+        return
     from .benchmark import run, to_markdown
 
     quiet_training_logs(args.verbose)
@@ -254,3 +268,58 @@ def benchmark(args: argparse.Namespace) -> None:
         n_jobs=args.n_jobs,
     )
     print(to_markdown(results, title=args.preset))
+
+
+def _check_preset_options(args: argparse.Namespace) -> None:
+    """Options of ``kang-loo`` with the paper's presets, or the other way round, are errors."""
+    is_loo = args.preset == KANG_LOO
+    wrong = PAPER_BENCHMARK_OPTIONS if is_loo else LEAVE_ONE_OUT_OPTIONS
+    given = [option for dest, option in wrong.items() if getattr(args, dest) not in (None, False)]
+    if given:
+        applies = f"the presets other than {KANG_LOO}" if is_loo else f"preset {KANG_LOO} only"
+        raise UsageError(f"{', '.join(given)} applies to {applies}; drop it")
+
+
+def _kang_leave_one_out(args: argparse.Namespace, out: Path, path: Path) -> None:
+    """``michigan benchmark kang-loo``: the leave-one-out prediction benchmark on Kang."""
+    from .benchmark import LEAVE_ONE_OUT_METHODS, leave_one_out
+    from .datasets import kang_pbmc
+
+    quiet_training_logs(args.verbose)
+    progress = logging.getLogger("michigan.benchmark")
+    progress.setLevel(logging.INFO)
+    if not progress.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(f"[{KANG_LOO}] %(message)s"))
+        progress.addHandler(handler)
+    try:
+        adata = kang_pbmc(path)
+    except (OSError, ValueError, KeyError) as error:
+        raise UsageError(f"--path {path} is not Kang's PBMC data ({error})") from None
+    try:
+        methods = [m for m in LEAVE_ONE_OUT_METHODS if not (args.no_scgen and m == "scGen")]
+        optional = {
+            "n_top_genes": args.n_genes,
+            "beta": args.beta,
+            "max_epochs_vae": args.max_epochs_tcvae,
+            "max_epochs_gan": args.max_epochs_gan,
+        }
+        leave_one_out(
+            adata,
+            "cell_type",
+            "condition",
+            "control",
+            "stimulated",
+            out,
+            cell_types=args.cell_types,
+            methods=methods,
+            n_jobs=args.n_jobs,
+            accelerator=args.accelerator,
+            prefix="kang_loo",
+            seed=args.seed or 0,
+            **{name: value for name, value in optional.items() if value is not None},
+        )
+    except (ValueError, TypeError, KeyError) as error:
+        raise UsageError(str(error).strip("'\"")) from None
+    print((out / "kang_loo.md").read_text(), end="")
+    print(f"wrote {out}/  (kang_loo.csv, kang_loo.md, one reg-mean figure per held-out type)")

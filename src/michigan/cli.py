@@ -34,6 +34,8 @@ PRESET_CHOICES = (
     "pbmc68k",
     "kang",
 )
+#: The leave-one-out prediction benchmark on Kang (``michigan.benchmark.leave_one_out``).
+LEAVE_ONE_OUT_PRESET = "kang-loo"
 METHOD_CHOICES = (
     "PPCA",
     "VAE",
@@ -204,7 +206,12 @@ def _add_benchmark(subparsers) -> None:
     bench = subparsers.add_parser(
         "benchmark", help="the paper's benchmark: methods × metrics × seeds on a data set"
     )
-    bench.add_argument("preset", choices=PRESET_CHOICES, help="the data set (kang: with --path)")
+    bench.add_argument(
+        "preset",
+        choices=(*PRESET_CHOICES, LEAVE_ONE_OUT_PRESET),
+        help="the data set (kang: with --path); kang-loo: the leave-one-out prediction "
+        "benchmark on Kang (with --path): each cell type's stimulated cells held out in turn",
+    )
     bench.add_argument(
         "--methods", nargs="+", default=None, choices=METHOD_CHOICES, help="default: all"
     )
@@ -222,13 +229,36 @@ def _add_benchmark(subparsers) -> None:
         help="10,000 cells × 2,000 genes and 1000 epochs per model (a GPU's work)",
     )
     bench.add_argument("--n-cells", type=positive_int, default=None)
-    bench.add_argument("--n-genes", type=positive_int, default=None)
+    bench.add_argument(
+        "--n-genes", type=positive_int, default=None, help="kang-loo: HVGs kept (default: 2000)"
+    )
     bench.add_argument("--path", default=None, help="local .h5ad of a real data set")
     bench.add_argument(
         "--beta", type=non_negative_float, default=None, help="default: the preset's"
     )
-    bench.add_argument("--max-epochs-tcvae", type=positive_int, default=None)
-    bench.add_argument("--max-epochs-gan", type=positive_int, default=None)
+    bench.add_argument(
+        "--max-epochs-tcvae",
+        "--epochs-vae",
+        type=positive_int,
+        default=None,
+        help="epochs of each VAE (kang-loo: of the β-TCVAE and the VAE; default 100)",
+    )
+    bench.add_argument(
+        "--max-epochs-gan",
+        "--epochs-gan",
+        type=positive_int,
+        default=None,
+        help="epochs of each GAN (kang-loo: of MichiGAN's; default 50)",
+    )
+    bench.add_argument(
+        "--cell-types", nargs="+", default=None, help="kang-loo: types to hold out (default: all)"
+    )
+    bench.add_argument(
+        "--seed", type=non_negative_int, default=None, help="kang-loo: seed (default: 0)"
+    )
+    bench.add_argument(
+        "--no-scgen", action="store_true", help="kang-loo: skip scGen even if pertpy imports"
+    )
     bench.add_argument("--accelerator", default="auto")
     bench.add_argument("--n-jobs", type=int, default=None, help="random-forest jobs")
     _add_verbose(bench)
