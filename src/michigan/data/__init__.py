@@ -1,10 +1,19 @@
 from ._holdout import hold_out
-from ._in_memory import MIN_BATCH_SIZE, InMemoryDataSplitter, TensorDictDataset, registry_tensors
+from ._in_memory import (
+    MIN_BATCH_SIZE,
+    InMemoryDataSplitter,
+    TensorDictDataset,
+    densify_budget_bytes,
+    registry_tensors,
+)
+from ._on_disk import OnDiskMatrix
 
 __all__ = [
     "MIN_BATCH_SIZE",
     "InMemoryDataSplitter",
+    "OnDiskMatrix",
     "TensorDictDataset",
+    "densify_budget_bytes",
     "hold_out",
     "registry_tensors",
 ]

@@ -14,6 +14,7 @@ from scipy import sparse
 from scvi import REGISTRY_KEYS
 
 from .._validation import check_codes, check_positive_int, get_matrix
+from ..data._on_disk import row_sums
 from ._generated_file import check_output_file, write_generated_h5ad
 
 #: ``.obsm`` key of the codes of generated cells (and the usual key of a model's codes).
@@ -355,7 +356,7 @@ class GenerationMixin:
         """Total registered counts of every training cell."""
         layer = self.adata_manager.data_registry[REGISTRY_KEYS.X_KEY].attr_key
         matrix = get_matrix(self.adata, layer)
-        return np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
+        return row_sums(matrix)  # streamed over a backed file
 
     @staticmethod
     def _resolve_seed(seed: int | None) -> int:

@@ -28,6 +28,7 @@ from ..module import (
     TCVAEModule,
 )
 from ..train import CheckpointTrainRunner, TCVAETrainingPlan
+from ._backed import BackedReadingMixin
 from ._fields import ExpressionSetupMixin
 from ._latent_activity import LatentActivityMixin
 from ._latent_arithmetic import DecoderArithmeticMixin
@@ -46,6 +47,7 @@ class TCVAE(
     PosteriorPredictiveMixin,
     LatentActivityMixin,
     GeneMatchingMixin,
+    BackedReadingMixin,
     DecoderArithmeticMixin,
     ExpressionSetupMixin,
     SavedModelMixin,
