@@ -16,21 +16,35 @@ For each: wall and CPU seconds, and the peak resident memory above the start of 
 (2,000 genes, 5 % non-zero) held dense (densified once) or as CSR (each minibatch densified
 on its own), from the difference of a 20-step and a 120-step run (set-up excluded).
 
-Run ``python benchmarks/bench_scale.py [--cells 10000 100000 1000000] [--train-cells ...]``.
+With ``--on-disk-cells``, the same steps on a backed ``.h5ad`` (``read_h5ad(path,
+backed="r")``, CSR written like ``write_h5ad`` writes it): the file is built in a temporary
+folder (``--tmp-dir``), each size is measured in a process of its own (its peak memory is
+counted from the end of its imports), then the file is deleted. Reported besides: the CPU
+time of reading one minibatch of 256 random rows from the file.
+
+Run ``python benchmarks/bench_scale.py [--cells 10000 100000 1000000] [--train-cells ...]
+[--on-disk-cells 10000 100000 1000000]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
+import anndata
+import h5py
 import numpy as np
+import pandas as pd
 import scvi
 import torch
 from anndata import AnnData
+from anndata.io import sparse_dataset, write_elem
 from scipy import sparse
 
 import michigan as mg
@@ -58,6 +72,13 @@ def _measure(run) -> dict[str, float]:
         "cpu_s": cpu,
         "peak_above_start_mib": (_rss_kib("VmHWM") - start_rss) / 1024,
     }
+
+
+def _measure_time(run) -> dict[str, float]:
+    """Wall and CPU seconds of ``run()`` (the peak memory left to the caller)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
+    return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
 
 
 def _model() -> mg.WGANGP:
@@ -94,11 +115,94 @@ def _sparse_counts(n_cells: int, density: float = 0.05, seed: int = 0) -> AnnDat
     return AnnData(matrix)
 
 
-def _train_steps(adata: AnnData, n_steps: int, densify_below_bytes: int) -> dict[str, float]:
+def _distinct_columns_csr(
+    rng: np.random.Generator, n_cells: int, per_row: int
+) -> sparse.csr_matrix:
+    """``per_row`` distinct genes per cell (sorted), counts 1 + Poisson(3)."""
+    scores = rng.random((n_cells, N_GENES), dtype=np.float32)
+    columns = np.sort(np.argpartition(scores, per_row, axis=1)[:, :per_row], axis=1)
+    values = (rng.poisson(3.0, size=(n_cells, per_row)) + 1).astype(np.float32)
+    indptr = np.arange(0, n_cells * per_row + 1, per_row)
+    return sparse.csr_matrix(
+        (values.ravel(), columns.astype(np.int32).ravel(), indptr), shape=(n_cells, N_GENES)
+    )
+
+
+def write_sparse_h5ad(
+    path: Path, n_cells: int, density: float = 0.05, block: int = 10_000, seed: int = 0
+) -> None:
+    """An ``.h5ad`` of sparse counts written block by block (never whole in memory)."""
+    rng = np.random.default_rng(seed)
+    per_row = int(density * N_GENES)
+    with h5py.File(path, "w") as file:
+        file.attrs["encoding-type"], file.attrs["encoding-version"] = "anndata", "0.1.0"
+        write_elem(file, "obs", pd.DataFrame(index=[f"cell-{i}" for i in range(n_cells)]))
+        write_elem(file, "var", pd.DataFrame(index=[f"gene-{j}" for j in range(N_GENES)]))
+        first = min(block, n_cells)
+        write_elem(file, "X", _distinct_columns_csr(rng, first, per_row))
+        matrix = sparse_dataset(file["X"])
+        for start in range(first, n_cells, block):
+            matrix.append(_distinct_columns_csr(rng, min(block, n_cells - start), per_row))
+
+
+def _measure_on_disk(path: Path) -> dict[str, float]:
+    """Per-step cost on a backed file, minibatch read cost and peak memory above the import."""
+    Path("/proc/self/clear_refs").write_text("5")
+    after_import = _rss_kib("VmRSS")
+    adata = anndata.read_h5ad(path, backed="r")
+    matrix = mg.data.OnDiskMatrix.from_backed(adata.X)
+    rng = np.random.default_rng(0)
+    read = time.process_time()
+    for _ in range(50):
+        matrix.rows(rng.choice(adata.n_obs, 256, replace=False))
+    read = (time.process_time() - read) / 50
+    short = _train_steps(adata, 20, None, measure_peak=False)
+    long = _train_steps(adata, 120, None, measure_peak=False)
+    return {
+        "cells": adata.n_obs,
+        "file_mib": path.stat().st_size / 2**20,
+        "read_256_rows_ms": 1e3 * read,
+        "cpu_ms_per_step": 1e3 * (long["cpu_s"] - short["cpu_s"]) / 100,
+        "wall_ms_per_step": 1e3 * (long["wall_s"] - short["wall_s"]) / 100,
+        "peak_above_import_mib": (_rss_kib("VmHWM") - after_import) / 1024,
+        "train_120_steps_wall_s": long["wall_s"],
+    }
+
+
+def _on_disk_table(sizes: list[int], tmp_dir: str | None, threads: int) -> None:
+    print(
+        "\n| cells | file size | read 256 random rows, CPU ms | CPU ms / step | wall ms / step "
+        "| peak above the import |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory(dir=tmp_dir) as folder:
+        for n_cells in sizes:
+            path = Path(folder) / f"counts_{n_cells}.h5ad"
+            write_sparse_h5ad(path, n_cells)
+            result = subprocess.run(
+                [sys.executable, __file__, "--measure-file", str(path), "--threads", str(threads)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            path.unlink()
+            row = json.loads(result.stdout.strip().splitlines()[-1])
+            print(
+                f"| {n_cells:,} | {row['file_mib']:.0f} MiB | {row['read_256_rows_ms']:.1f} "
+                f"| {row['cpu_ms_per_step']:.1f} | {row['wall_ms_per_step']:.1f} "
+                f"| {row['peak_above_import_mib']:.0f} MiB |",
+                flush=True,
+            )
+
+
+def _train_steps(
+    adata: AnnData, n_steps: int, densify_below_bytes: int | None, measure_peak: bool = True
+) -> dict[str, float]:
     scvi.settings.seed = 0
     mg.TCVAE.setup_anndata(adata)
     model = mg.TCVAE(adata)
-    return _measure(
+    measure = _measure if measure_peak else _measure_time
+    return measure(
         lambda: model.train(
             max_steps=n_steps,
             max_epochs=10**6,
@@ -123,12 +227,23 @@ def _per_step(adata: AnnData, densify_below_bytes: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--cells", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--max-memory-cells", type=int, default=100_000)
     parser.add_argument("--train-cells", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--on-disk-cells", type=int, nargs="*", default=[])
+    parser.add_argument("--tmp-dir", default=None, help="folder of the temporary files")
+    parser.add_argument("--measure-file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    if args.measure_file is not None:  # a child process of --on-disk-cells
+        print(json.dumps(_measure_on_disk(Path(args.measure_file))))
+        return
+    if not args.cells:
+        if args.on_disk_cells:
+            _on_disk_table(args.on_disk_cells, args.tmp_dir, args.threads)
+        return
     scvi.settings.seed = 0
     model = _model()
     rows = []
@@ -164,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
             f"| {to_file['peak_above_start_mib']:.0f} MiB | {size_mib:.0f} MiB | {memory_cells} |"
         )
 
+    if args.on_disk_cells:
+        _on_disk_table(args.on_disk_cells, args.tmp_dir, args.threads)
     if not args.train_cells:
         return
     print("\n| cells | CSR size | store | CPU ms / step | wall ms / step | peak above start |")
