@@ -199,3 +199,16 @@ def test_bad_values_in_a_backed_file_are_found_by_the_checks(tmp_path):
         mg.WGANGP.setup_anndata(backed)
         mg.WGANGP(backed)
     backed.file.close()
+
+
+@pytest.mark.parametrize("model_cls", [mg.WGANGP, mg.InfoWGANGP], ids=["WGANGP", "InfoWGANGP"])
+def test_the_other_gans_train_on_a_backed_file(tmp_path, model_cls):
+    _, path = _written(tmp_path, n_cells=60, n_genes=7)
+    backed = anndata.read_h5ad(path, backed="r")
+    scvi.settings.seed = 0
+    model_cls.setup_anndata(backed)
+    model = model_cls(backed, generator_hidden=(8,), critic_hidden=(8,), n_features=4)
+    model.train(max_steps=2, batch_size=20, monitor=False, enable_progress_bar=False)
+    cells = model.generate(n_samples=5, seed=0)
+    assert cells.shape == (5, 7) and np.isfinite(cells.X).all()
+    backed.file.close()
