@@ -184,7 +184,9 @@ class TCVAE(
         """Train the model.
 
         Minibatches are served from memory (:class:`~michigan.data.InMemoryDataSplitter`):
-        the data are read from the AnnData once, not indexed per batch.
+        the data are read from the AnnData once, not indexed per batch. The ``.X`` of a
+        backed AnnData (``anndata.read_h5ad(path, backed="r")``) stays in its file and each
+        minibatch's rows are read from it, giving the same minibatches.
 
         Afterwards the latents are diagnosed (:meth:`get_latent_activity`): the table is
         written to ``adata.uns["tcvae_latent_activity"]`` (``activity``, ``posterior_sd``,
