@@ -13,8 +13,7 @@ import torch
 from scipy import sparse
 
 import michigan as mg
-from michigan.data import InMemoryDataSplitter, OnDiskMatrix, TensorDictDataset
-from michigan.data._on_disk import row_sums
+from michigan.data import InMemoryDataSplitter, OnDiskMatrix, TensorDictDataset, row_sums
 
 from _helpers import clustered_counts
 

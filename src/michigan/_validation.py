@@ -46,7 +46,7 @@ def _value_chunks(matrix) -> Iterator[np.ndarray]:
     if sparse.issparse(matrix):
         yield matrix.data
         return
-    from .data._on_disk import is_on_disk, iter_row_blocks  # scvi-free callers stay light
+    from .data import is_on_disk, iter_row_blocks  # scvi-free callers stay light
 
     if is_on_disk(matrix):
         for block in iter_row_blocks(matrix, CHUNK_ROWS):

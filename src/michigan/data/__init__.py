@@ -6,7 +6,7 @@ from ._in_memory import (
     densify_budget_bytes,
     registry_tensors,
 )
-from ._on_disk import OnDiskMatrix
+from ._on_disk import OnDiskMatrix, is_on_disk, iter_row_blocks, row_sums
 
 __all__ = [
     "MIN_BATCH_SIZE",
@@ -15,5 +15,8 @@ __all__ = [
     "TensorDictDataset",
     "densify_budget_bytes",
     "hold_out",
+    "is_on_disk",
+    "iter_row_blocks",
     "registry_tensors",
+    "row_sums",
 ]

@@ -22,7 +22,13 @@ STREAM_ROWS = 10_000
 
 
 def is_on_disk(matrix) -> bool:
-    """Whether ``matrix`` is a backed AnnData's matrix (an HDF5 dataset, dense or sparse)."""
+    """Whether ``matrix`` is a backed AnnData's matrix (an HDF5 dataset, dense or sparse).
+
+    Examples
+    --------
+    >>> is_on_disk(anndata.read_h5ad("cells.h5ad", backed="r").X)
+    True
+    """
     return isinstance(matrix, h5py.Dataset | CSRDataset | CSCDataset | OnDiskMatrix)
 
 
@@ -182,6 +188,10 @@ def iter_row_blocks(matrix, block_rows: int = STREAM_ROWS) -> Iterator:
     """Consecutive row blocks of any matrix: in memory (as it is) or backed (read per block).
 
     Blocks of a backed sparse matrix are CSR; of a backed dense one, numpy arrays.
+
+    Examples
+    --------
+    >>> n_nonzero = sum(block.nnz for block in iter_row_blocks(backed.X))
     """
     if isinstance(matrix, OnDiskMatrix):
         yield from matrix.iter_blocks(block_rows)

@@ -14,7 +14,7 @@ from scipy import sparse
 from scvi import REGISTRY_KEYS
 
 from .._validation import check_codes, check_positive_int, get_matrix
-from ..data._on_disk import row_sums
+from ..data import row_sums
 from ._generated_file import check_output_file, write_generated_h5ad
 
 #: ``.obsm`` key of the codes of generated cells (and the usual key of a model's codes).

@@ -12,7 +12,7 @@ from scvi import REGISTRY_KEYS
 
 from .._normalize import TARGET_SUM, log_normalize
 from .._validation import check_codes, check_positive_int
-from ..data._on_disk import row_sums
+from ..data import row_sums
 from ..module import COUNT_LIKELIHOODS
 from ._generation import CODES_KEY, GENERATION_UNS_KEY, GenerationMixin
 
