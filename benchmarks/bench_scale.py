@@ -16,21 +16,38 @@ For each: wall and CPU seconds, and the peak resident memory above the start of 
 (2,000 genes, 5 % non-zero) held dense (densified once) or as CSR (each minibatch densified
 on its own), from the difference of a 20-step and a 120-step run (set-up excluded).
 
-Run ``python benchmarks/bench_scale.py [--cells 10000 100000 1000000] [--train-cells ...]``.
+With ``--on-disk-cells``, the same steps on a backed ``.h5ad`` (``read_h5ad(path,
+backed="r")``, CSR written like ``write_h5ad`` writes it): the file is built in a temporary
+folder (``--tmp-dir``), each size is measured in a process of its own (its peak memory is
+counted from the end of its imports, and includes the latent diagnosis over every cell after
+training), then the file is deleted. The cost of a step there is the median time between
+the ends of consecutive steps (steps 20-120 of one run, loading the minibatch included).
+Reported besides: the CPU time of reading one minibatch of 256 random rows from the file.
+
+Run ``python benchmarks/bench_scale.py [--cells 10000 100000 1000000] [--train-cells ...]
+[--on-disk-cells 10000 100000 1000000]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
+import anndata
+import h5py
 import numpy as np
+import pandas as pd
 import scvi
 import torch
 from anndata import AnnData
+from anndata.io import sparse_dataset, write_elem
+from lightning.pytorch.callbacks import Callback
 from scipy import sparse
 
 import michigan as mg
@@ -94,6 +111,112 @@ def _sparse_counts(n_cells: int, density: float = 0.05, seed: int = 0) -> AnnDat
     return AnnData(matrix)
 
 
+def _distinct_columns_csr(
+    rng: np.random.Generator, n_cells: int, per_row: int
+) -> sparse.csr_matrix:
+    """``per_row`` distinct genes per cell (sorted), counts 1 + Poisson(3)."""
+    scores = rng.random((n_cells, N_GENES), dtype=np.float32)
+    columns = np.sort(np.argpartition(scores, per_row, axis=1)[:, :per_row], axis=1)
+    values = (rng.poisson(3.0, size=(n_cells, per_row)) + 1).astype(np.float32)
+    indptr = np.arange(0, n_cells * per_row + 1, per_row)
+    return sparse.csr_matrix(
+        (values.ravel(), columns.astype(np.int32).ravel(), indptr), shape=(n_cells, N_GENES)
+    )
+
+
+def write_sparse_h5ad(
+    path: Path, n_cells: int, density: float = 0.05, block: int = 10_000, seed: int = 0
+) -> None:
+    """An ``.h5ad`` of sparse counts written block by block (never whole in memory)."""
+    rng = np.random.default_rng(seed)
+    per_row = int(density * N_GENES)
+    with h5py.File(path, "w") as file:
+        file.attrs["encoding-type"], file.attrs["encoding-version"] = "anndata", "0.1.0"
+        write_elem(file, "obs", pd.DataFrame(index=[f"cell-{i}" for i in range(n_cells)]))
+        write_elem(file, "var", pd.DataFrame(index=[f"gene-{j}" for j in range(N_GENES)]))
+        first = min(block, n_cells)
+        write_elem(file, "X", _distinct_columns_csr(rng, first, per_row))
+        matrix = sparse_dataset(file["X"])
+        for start in range(first, n_cells, block):
+            matrix.append(_distinct_columns_csr(rng, min(block, n_cells - start), per_row))
+
+
+class _StepClock(Callback):
+    """CPU and wall clock at the end of every training step (loading the minibatch included)."""
+
+    def __init__(self):
+        self.cpu, self.wall = [], []
+
+    def on_train_batch_end(self, *args, **kwargs):
+        self.cpu.append(time.process_time())
+        self.wall.append(time.perf_counter())
+
+
+def _measure_on_disk(path: Path, n_steps: int = 120, skip: int = 20) -> dict[str, float]:
+    """Per-step cost on a backed file, minibatch read cost and peak memory above the import.
+
+    The cost of a step is the median time between the ends of consecutive steps after the
+    first ``skip`` (robust to the other processes of a shared machine).
+    """
+    Path("/proc/self/clear_refs").write_text("5")
+    after_import = _rss_kib("VmRSS")
+    adata = anndata.read_h5ad(path, backed="r")
+    matrix = mg.data.OnDiskMatrix.from_backed(adata.X)
+    rng = np.random.default_rng(0)
+    read = []
+    for _ in range(50):
+        rows = rng.integers(adata.n_obs, size=256)
+        start = time.process_time()
+        matrix.rows(rows)
+        read.append(time.process_time() - start)
+    scvi.settings.seed = 0
+    mg.TCVAE.setup_anndata(adata)
+    model = mg.TCVAE(adata)
+    clock = _StepClock()
+    model.train(
+        max_steps=n_steps,
+        max_epochs=10**6,
+        batch_size=256,
+        train_size=1.0,
+        enable_progress_bar=False,
+        callbacks=[clock],
+    )
+    return {
+        "cells": adata.n_obs,
+        "file_mib": path.stat().st_size / 2**20,
+        "read_256_rows_ms": 1e3 * float(np.median(read)),
+        "cpu_ms_per_step": 1e3 * float(np.median(np.diff(clock.cpu[skip:]))),
+        "wall_ms_per_step": 1e3 * float(np.median(np.diff(clock.wall[skip:]))),
+        "peak_above_import_mib": (_rss_kib("VmHWM") - after_import) / 1024,
+    }
+
+
+def _on_disk_table(sizes: list[int], tmp_dir: str | None, threads: int) -> None:
+    print(
+        "\n| cells | file size | read 256 random rows, CPU ms | CPU ms / step | wall ms / step "
+        "| peak above the import |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory(dir=tmp_dir) as folder:
+        for n_cells in sizes:
+            path = Path(folder) / f"counts_{n_cells}.h5ad"
+            write_sparse_h5ad(path, n_cells)
+            result = subprocess.run(
+                [sys.executable, __file__, "--measure-file", str(path), "--threads", str(threads)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            path.unlink()
+            row = json.loads(result.stdout.strip().splitlines()[-1])
+            print(
+                f"| {n_cells:,} | {row['file_mib']:.0f} MiB | {row['read_256_rows_ms']:.1f} "
+                f"| {row['cpu_ms_per_step']:.1f} | {row['wall_ms_per_step']:.1f} "
+                f"| {row['peak_above_import_mib']:.0f} MiB |",
+                flush=True,
+            )
+
+
 def _train_steps(adata: AnnData, n_steps: int, densify_below_bytes: int) -> dict[str, float]:
     scvi.settings.seed = 0
     mg.TCVAE.setup_anndata(adata)
@@ -123,12 +246,23 @@ def _per_step(adata: AnnData, densify_below_bytes: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--cells", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--max-memory-cells", type=int, default=100_000)
     parser.add_argument("--train-cells", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--on-disk-cells", type=int, nargs="*", default=[])
+    parser.add_argument("--tmp-dir", default=None, help="folder of the temporary files")
+    parser.add_argument("--measure-file", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    if args.measure_file is not None:  # a child process of --on-disk-cells
+        print(json.dumps(_measure_on_disk(Path(args.measure_file))))
+        return
+    if not args.cells:
+        if args.on_disk_cells:
+            _on_disk_table(args.on_disk_cells, args.tmp_dir, args.threads)
+        return
     scvi.settings.seed = 0
     model = _model()
     rows = []
@@ -164,6 +298,8 @@ def main(argv: list[str] | None = None) -> None:
             f"| {to_file['peak_above_start_mib']:.0f} MiB | {size_mib:.0f} MiB | {memory_cells} |"
         )
 
+    if args.on_disk_cells:
+        _on_disk_table(args.on_disk_cells, args.tmp_dir, args.threads)
     if not args.train_cells:
         return
     print("\n| cells | CSR size | store | CPU ms / step | wall ms / step | peak above start |")

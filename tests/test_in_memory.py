@@ -9,7 +9,8 @@ from anndata import AnnData
 from scipy import sparse
 
 import michigan as mg
-from michigan.data import MIN_BATCH_SIZE, InMemoryDataSplitter
+from michigan.data import MIN_BATCH_SIZE, InMemoryDataSplitter, _in_memory, densify_budget_bytes
+from michigan.data._in_memory import to_float_tensor_store
 
 
 def _manager(n_cells: int, sparse_x: bool = False):
@@ -73,3 +74,37 @@ def test_extra_tensors_stay_aligned_with_their_cells(densify_below_bytes):
         assert batch["X"].dtype == torch.float32 and batch["X"].layout == torch.strided
         seen.extend(rows)
     assert sorted(seen) == list(range(40))
+
+
+def test_the_default_budget_is_a_quarter_of_the_available_memory_up_to_2_gib(monkeypatch):
+    assert densify_budget_bytes(available=4 * 1024**3) == 1024**3
+    assert densify_budget_bytes(available=100 * 1024**3) == 2 * 1024**3
+    monkeypatch.setattr(_in_memory, "available_memory_bytes", lambda: None)
+    assert densify_budget_bytes() == 2 * 1024**3  # memory unknown: the fixed bound
+
+
+def test_the_memory_budget_decides_dense_or_csr(monkeypatch):
+    matrix = sparse.random(100, 50, density=0.1, format="csr", dtype=np.float32, random_state=0)
+    dense_bytes = 100 * 50 * 4
+    monkeypatch.setattr(_in_memory, "available_memory_bytes", lambda: 4 * dense_bytes + 8)
+    store = to_float_tensor_store(matrix)
+    assert isinstance(store, torch.Tensor)
+    np.testing.assert_array_equal(store.numpy(), matrix.toarray())
+    monkeypatch.setattr(_in_memory, "available_memory_bytes", lambda: 4 * dense_bytes - 8)
+    assert sparse.issparse(to_float_tensor_store(matrix))
+    assert isinstance(to_float_tensor_store(matrix, densify_below_bytes=2**40), torch.Tensor)
+
+    manager, _ = _manager(40, sparse_x=True)  # 40 × 5 float32: 800 bytes dense
+    monkeypatch.setattr(_in_memory, "available_memory_bytes", lambda: 4 * 800 - 8)
+    splitter = InMemoryDataSplitter(manager, 1.0, batch_size=16)
+    splitter.setup()
+    assert sparse.issparse(splitter._tensors["X"])
+    monkeypatch.setattr(_in_memory, "available_memory_bytes", lambda: 4 * 800 + 8)
+    splitter = InMemoryDataSplitter(manager, 1.0, batch_size=16)
+    splitter.setup()
+    assert isinstance(splitter._tensors["X"], torch.Tensor)
+
+
+def test_the_available_memory_is_read_from_the_system():
+    available = _in_memory.available_memory_bytes()
+    assert available is None or available > 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import anndata
 import numpy as np
 import pytest
 import scvi
@@ -58,27 +57,3 @@ def test_a_failing_registration_is_rolled_back(monkeypatch):
     assert_unchanged(adata, before)
     np.testing.assert_array_equal(adata.obs["_scvi_batch"], batch_codes)
     assert adata.uns["_scvi_uuid"] == uuid
-
-
-@pytest.mark.parametrize("dense", [False, True], ids=["csr", "dense"])
-@pytest.mark.parametrize("model_cls", [mg.TCVAE, mg.MichiGAN], ids=["TCVAE", "MichiGAN"])
-def test_backed_anndata_is_refused_with_the_way_to_load_it(tmp_path, dense, model_cls):
-    adata = clustered_counts(n_cells=30, n_genes=8, sparse_format=not dense)
-    adata.write_h5ad(tmp_path / "cells.h5ad")
-    backed = anndata.read_h5ad(tmp_path / "cells.h5ad", backed="r")
-    with pytest.raises(ValueError, match=r"backed by .*cells.h5ad.*adata.to_memory\(\)"):
-        model_cls.setup_anndata(backed)
-    assert "_scvi_uuid" not in backed.uns
-    backed.file.close()
-
-
-def test_read_only_calls_refuse_a_backed_anndata(tmp_path):
-    adata = clustered_counts(n_cells=60, n_genes=8)
-    mg.TCVAE.setup_anndata(adata)
-    model = mg.TCVAE(adata, n_latent=2, n_hidden=(8,))
-    model.train(max_epochs=1, batch_size=32, enable_progress_bar=False)
-    clustered_counts(n_cells=60, n_genes=8).write_h5ad(tmp_path / "new.h5ad")
-    backed = anndata.read_h5ad(tmp_path / "new.h5ad", backed="r")
-    with pytest.raises(ValueError, match="backed by"):
-        model.get_latent_representation(backed)
-    backed.file.close()

@@ -42,8 +42,15 @@ def get_matrix(adata: AnnData, layer: str | None = None):
 
 
 def _value_chunks(matrix) -> Iterator[np.ndarray]:
+    """The stored values of a matrix, a block of rows at a time (backed ones streamed)."""
     if sparse.issparse(matrix):
         yield matrix.data
+        return
+    from .data import is_on_disk, iter_row_blocks  # scvi-free callers stay light
+
+    if is_on_disk(matrix):
+        for block in iter_row_blocks(matrix, CHUNK_ROWS):
+            yield block.data if sparse.issparse(block) else block
         return
     if not hasattr(matrix, "shape") or not hasattr(matrix, "dtype"):
         raise TypeError(
@@ -86,6 +93,13 @@ def validate_expression(adata: AnnData, layer: str | None = None, min_genes: int
                 f"{_where(layer)} holds NaN or infinite values; remove or impute them (for "
                 "example np.nan_to_num) before setting up the model"
             )
+
+
+def has_negative_values(adata: AnnData, layer: str | None = None) -> bool:
+    """Whether the matrix holds a negative value (read a block of rows at a time)."""
+    return any(
+        values.size and values.min() < 0 for values in _value_chunks(get_matrix(adata, layer))
+    )
 
 
 def validate_counts(adata: AnnData, layer: str | None, likelihood: str) -> None:

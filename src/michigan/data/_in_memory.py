@@ -1,8 +1,10 @@
-"""A data splitter that feeds minibatches from tensors held in memory."""
+"""A data splitter that feeds minibatches from tensors held in memory (or from the file)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -11,9 +13,13 @@ from scvi.data import AnnDataManager
 from scvi.dataloaders import BatchDistributedSampler, DataSplitter
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-#: Matrices smaller than this (in float32 bytes) are densified once; larger ones stay sparse and
-#: each minibatch is densified on its own.
+from ._on_disk import OnDiskMatrix, is_on_disk
+
+#: The most memory a densified copy of a sparse matrix may take (float32 bytes): sparse data
+#: whose dense copy is larger stay sparse and each minibatch is densified on its own.
 DEFAULT_DENSIFY_BELOW_BYTES = 2 * 1024**3
+#: Share of the memory available when training starts that a densified copy may take.
+DENSIFY_MEMORY_FRACTION = 0.25
 
 #: The smallest minibatch the minibatch-stratified estimator can work with.
 MIN_BATCH_SIZE = 3
@@ -21,25 +27,76 @@ MIN_BATCH_SIZE = 3
 ArrayLike = np.ndarray | sparse.spmatrix | sparse.sparray | torch.Tensor
 
 
+def available_memory_bytes() -> int | None:
+    """Memory available without swapping (Linux ``MemAvailable``); ``None`` if unknown."""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def densify_budget_bytes(available: int | None = None) -> int:
+    """The default bound of a densified copy: 2 GiB, or a quarter of the available memory.
+
+    Parameters
+    ----------
+    available
+        Available memory in bytes; read from the system when ``None``.
+
+    Returns
+    -------
+    ``min(DEFAULT_DENSIFY_BELOW_BYTES, DENSIFY_MEMORY_FRACTION × available)`` (2 GiB when the
+    available memory cannot be read).
+
+    Examples
+    --------
+    >>> densify_budget_bytes(available=4 * 1024**3)  # a quarter of 4 GiB
+    1073741824
+    >>> densify_budget_bytes(available=64 * 1024**3)  # capped at 2 GiB
+    2147483648
+    """
+    if available is None:
+        available = available_memory_bytes()
+    if available is None:
+        return DEFAULT_DENSIFY_BELOW_BYTES
+    return int(min(DEFAULT_DENSIFY_BELOW_BYTES, DENSIFY_MEMORY_FRACTION * available))
+
+
 def to_float_tensor_store(
-    matrix: ArrayLike, densify_below_bytes: int = DEFAULT_DENSIFY_BELOW_BYTES
-) -> torch.Tensor | sparse.csr_matrix:
-    """Hold a cells × features matrix as a float32 tensor, or as CSR when it is too large.
+    matrix: ArrayLike, densify_below_bytes: int | None = None
+) -> torch.Tensor | sparse.csr_matrix | OnDiskMatrix:
+    """Hold a cells × features matrix as a float32 tensor, as CSR, or leave it in its file.
 
     Parameters
     ----------
     matrix
-        Dense or sparse matrix with one row per cell.
+        Dense or sparse matrix with one row per cell, in memory or backed (the ``.X`` of an
+        AnnData read with ``backed="r"``, which stays in the file).
     densify_below_bytes
-        Densify when ``n_rows × n_cols × 4`` bytes stay below this bound.
+        Densify a sparse matrix when ``n_rows × n_cols × 4`` bytes stay below this bound;
+        ``None`` takes :func:`densify_budget_bytes`.
 
     Returns
     -------
-    A dense :class:`torch.Tensor` (float32) or a :class:`scipy.sparse.csr_matrix` (float32).
+    A dense :class:`torch.Tensor` (float32), a :class:`scipy.sparse.csr_matrix` (float32) or
+    an :class:`~michigan.data.OnDiskMatrix`.
+
+    Examples
+    --------
+    >>> store = to_float_tensor_store(adata.X, densify_below_bytes=0)  # CSR stays CSR
     """
     if isinstance(matrix, torch.Tensor):
         return matrix.float()
+    if is_on_disk(matrix):
+        return OnDiskMatrix.from_backed(matrix)
     if sparse.issparse(matrix):
+        if densify_below_bytes is None:
+            densify_below_bytes = densify_budget_bytes()
         n_bytes = matrix.shape[0] * matrix.shape[1] * 4
         if n_bytes < densify_below_bytes:
             return torch.from_numpy(np.asarray(matrix.toarray(), dtype=np.float32))
@@ -52,19 +109,22 @@ class TensorDictDataset(Dataset):
 
     ``dataset[indices]`` takes a list of row indices (as yielded by a
     :class:`~torch.utils.data.BatchSampler`) and returns a dict of tensors, which is the batch
-    format of scvi-tools' data loaders. Sparse matrices are densified per minibatch.
+    format of scvi-tools' data loaders. Sparse matrices are densified per minibatch; the rows
+    of a matrix left in its file are read per minibatch (sorted, then put back in the order
+    asked for).
 
     Parameters
     ----------
     tensors
-        Mapping from registry key to a matrix (dense tensor or CSR) with one row per cell.
+        Mapping from registry key to a matrix (dense tensor, CSR or
+        :class:`~michigan.data.OnDiskMatrix`) with one row per cell.
     indices
         The rows of the full matrices that make up this dataset.
     """
 
     def __init__(
         self,
-        tensors: Mapping[str, torch.Tensor | sparse.csr_matrix],
+        tensors: Mapping[str, torch.Tensor | sparse.csr_matrix | OnDiskMatrix],
         indices: Sequence[int] | np.ndarray,
     ):
         self.tensors = dict(tensors)
@@ -79,6 +139,8 @@ class TensorDictDataset(Dataset):
         for key, values in self.tensors.items():
             if isinstance(values, torch.Tensor):
                 batch[key] = values[torch.from_numpy(rows)]
+            elif isinstance(values, OnDiskMatrix):
+                batch[key] = torch.from_numpy(values.rows(rows))
             else:
                 batch[key] = torch.from_numpy(values[rows].toarray())
         return batch
@@ -86,9 +148,9 @@ class TensorDictDataset(Dataset):
 
 def registry_tensors(
     adata_manager: AnnDataManager,
-    densify_below_bytes: int = DEFAULT_DENSIFY_BELOW_BYTES,
-) -> dict[str, torch.Tensor | sparse.csr_matrix]:
-    """Read every registered field of an AnnData once into memory.
+    densify_below_bytes: int | None = None,
+) -> dict[str, torch.Tensor | sparse.csr_matrix | OnDiskMatrix]:
+    """Read every registered field of an AnnData once into memory (a backed ``.X`` excepted).
 
     Parameters
     ----------
@@ -100,6 +162,11 @@ def registry_tensors(
     Returns
     -------
     Mapping from registry key (``"X"``, ``"batch"``, ``"labels"``, ...) to tensors.
+
+    Examples
+    --------
+    >>> tensors = registry_tensors(model.adata_manager)
+    >>> tensors["X"].shape
     """
     tensors = {}
     for key in adata_manager.data_registry:
@@ -117,7 +184,10 @@ class InMemoryDataSplitter(DataSplitter):
     the same seed handling), but the registered fields are read from the AnnData once and
     every minibatch is a gather from tensors, with no per-batch AnnData indexing. When the
     data are too large to densify (see ``densify_below_bytes``) they stay in CSR form and are
-    densified one minibatch at a time.
+    densified one minibatch at a time. The ``.X`` of a backed AnnData
+    (``anndata.read_h5ad(path, backed="r")``) stays in its file: each minibatch's rows are
+    read from it (:class:`~michigan.data.OnDiskMatrix`); the minibatches are the same as in
+    memory.
 
     A last minibatch of fewer than :data:`MIN_BATCH_SIZE` cells is dropped, as the
     minibatch-stratified estimator needs at least three cells.
@@ -137,7 +207,9 @@ class InMemoryDataSplitter(DataSplitter):
     extra_tensors
         Further per-cell matrices (aligned with the AnnData's rows) to serve with each batch.
     densify_below_bytes
-        Densify the data once when they take less than this many bytes as float32.
+        Densify sparse data once when their dense float32 copy takes less than this many
+        bytes; ``None`` (the default) takes :func:`densify_budget_bytes`, 2 GiB or a quarter
+        of the memory available, whichever is smaller. 0 keeps them sparse.
     **kwargs
         Passed on to :class:`~scvi.dataloaders.DataSplitter`.
     """
@@ -153,7 +225,7 @@ class InMemoryDataSplitter(DataSplitter):
         load_sparse_tensor: bool = False,
         external_indexing: list[np.ndarray] | None = None,
         extra_tensors: Mapping[str, ArrayLike] | None = None,
-        densify_below_bytes: int = DEFAULT_DENSIFY_BELOW_BYTES,
+        densify_below_bytes: int | None = None,
         **kwargs,
     ):
         kwargs.pop("drop_last", None)
@@ -170,7 +242,7 @@ class InMemoryDataSplitter(DataSplitter):
         self.distributed_sampler = distributed_sampler
         self.extra_tensors = dict(extra_tensors or {})
         self.densify_below_bytes = densify_below_bytes
-        self._tensors: dict[str, torch.Tensor | sparse.csr_matrix] | None = None
+        self._tensors: dict[str, torch.Tensor | sparse.csr_matrix | OnDiskMatrix] | None = None
 
     @property
     def n_obs(self) -> int:

@@ -15,7 +15,7 @@ from .. import _compat  # noqa: F401  (rich.pretty for view_anndata_setup)
 from .._docs import insert_docs
 from .._genes import check_unique_var_names
 from .._validation import validate_expression, validate_obs_keys
-from ._backed import refuse_backed
+from ._backed import check_backed
 
 #: Prefix of what scvi-tools writes into ``.obs`` and ``.uns`` when it registers an AnnData.
 SCVI_PREFIX = "_scvi"
@@ -72,8 +72,9 @@ def register_expression_fields(
 ) -> None:
     """Check the data, then register the expression layer, batch and labels with ``model_cls``.
 
-    Every check runs before anything is written (in memory, unique gene names, a finite
-    numeric matrix, existing ``.obs`` columns without missing values), and a registration
+    Every check runs before anything is written (a backed AnnData that can be read by cell,
+    unique gene names, a finite numeric matrix, existing ``.obs`` columns without missing
+    values), and a registration
     that still fails is undone, so a call that raises leaves ``adata`` as it was.
 
     Parameters
@@ -87,7 +88,7 @@ def register_expression_fields(
     **kwargs
         Passed to :meth:`scvi.data.AnnDataManager.register_fields`.
     """
-    refuse_backed(adata)
+    check_backed(adata, layer)
     validate_expression(adata, layer)
     check_unique_var_names(adata.var_names)
     validate_obs_keys(adata, [batch_key, labels_key])

@@ -17,7 +17,13 @@ from scvi.model.base import BaseModelClass
 from .._data_size import check_enough_cells
 from .._docs import insert_docs
 from .._normalize import TARGET_SUM
-from .._validation import check_choice, check_positive_int, get_matrix, validate_expression
+from .._validation import (
+    check_choice,
+    check_positive_int,
+    get_matrix,
+    has_negative_values,
+    validate_expression,
+)
 from ..data import MIN_BATCH_SIZE, InMemoryDataSplitter
 from ..module import (
     CRITIC_HIDDEN,
@@ -301,9 +307,8 @@ def _describe_expression(
 ) -> str:
     """Check the matrix the GAN learns; describe it (for the model summary and outputs)."""
     validate_expression(adata, layer)
-    matrix = get_matrix(adata, layer)
     where = f"layer {layer!r}" if layer is not None else "adata.X"
-    has_negatives = matrix.min() < 0
+    has_negatives = has_negative_values(adata, layer)
     if log_normalize and has_negatives:
         raise ValueError(
             f"{where} holds negative values and cannot be log-normalised; pass raw counts, "

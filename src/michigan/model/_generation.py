@@ -15,6 +15,7 @@ from scvi import REGISTRY_KEYS
 
 from .._normalize import log_normalize
 from .._validation import check_codes, check_positive_int, get_matrix
+from ..data import row_sums
 from ._generated_file import check_output_file, write_generated_h5ad
 
 #: ``.obsm`` key of the codes of generated cells (and the usual key of a model's codes).
@@ -432,7 +433,7 @@ class GenerationMixin:
         """Total registered counts of every training cell."""
         layer = self.adata_manager.data_registry[REGISTRY_KEYS.X_KEY].attr_key
         matrix = get_matrix(self.adata, layer)
-        return np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
+        return row_sums(matrix)  # streamed over a backed file
 
     @staticmethod
     def _resolve_seed(seed: int | None) -> int:

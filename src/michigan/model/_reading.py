@@ -7,7 +7,7 @@ from scvi import REGISTRY_KEYS
 
 from .._genes import gene_order
 from .._validation import validate_expression
-from ._backed import refuse_backed
+from ._backed import refuse_unregistered_backed
 
 
 class GeneMatchingMixin:
@@ -30,10 +30,10 @@ class GeneMatchingMixin:
             return super()._validate_anndata(adata, copy_if_view)
         if not isinstance(adata, AnnData):
             raise TypeError(f"expected an AnnData, got {type(adata).__name__}")
-        refuse_backed(adata)
         order = gene_order(adata.var_names, self.adata.var_names)
         if order is None and self._is_registered(adata):
             return super()._validate_anndata(adata, copy_if_view)
+        refuse_unregistered_backed(adata, type(self).__name__)
         reading_copy = self._reading_copy(adata, order)
         validated = super()._validate_anndata(reading_copy, copy_if_view=False)
         self._forget_reading_copy()

@@ -28,6 +28,7 @@ from ..module import (
     TCVAEModule,
 )
 from ..train import CheckpointTrainRunner, TCVAETrainingPlan
+from ._backed import BackedReadingMixin
 from ._fields import ExpressionSetupMixin
 from ._latent_activity import LatentActivityMixin
 from ._latent_arithmetic import DecoderArithmeticMixin
@@ -50,6 +51,7 @@ class TCVAE(
     PosteriorPredictiveMixin,
     LatentActivityMixin,
     GeneMatchingMixin,
+    BackedReadingMixin,
     DecoderArithmeticMixin,
     ExpressionSetupMixin,
     SavedModelMixin,
@@ -186,7 +188,9 @@ class TCVAE(
         """Train the model.
 
         Minibatches are served from memory (:class:`~michigan.data.InMemoryDataSplitter`):
-        the data are read from the AnnData once, not indexed per batch.
+        the data are read from the AnnData once, not indexed per batch. The ``.X`` of a
+        backed AnnData (``anndata.read_h5ad(path, backed="r")``) stays in its file and each
+        minibatch's rows are read from it, giving the same minibatches.
 
         Afterwards the latents are diagnosed (:meth:`get_latent_activity`): the table is
         written to ``adata.uns["tcvae_latent_activity"]`` (``activity``, ``posterior_sd``,

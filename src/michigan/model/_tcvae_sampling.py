@@ -12,6 +12,7 @@ from scvi import REGISTRY_KEYS
 
 from .._normalize import TARGET_SUM, log_normalize
 from .._validation import check_codes, check_positive_int
+from ..data import row_sums
 from ..module import COUNT_LIKELIHOODS
 from ._generation import CODES_KEY, GENERATION_UNS_KEY, GenerationMixin
 
@@ -182,7 +183,7 @@ class PosteriorPredictiveMixin:
 
     def _cell_libraries(self, adata: AnnData) -> np.ndarray:
         matrix = self._registered(adata, REGISTRY_KEYS.X_KEY)
-        return np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
+        return row_sums(matrix)  # streamed over a backed file
 
     def _cell_batches(self, adata: AnnData) -> np.ndarray:
         return np.asarray(self._registered(adata, REGISTRY_KEYS.BATCH_KEY)).ravel().astype(int)
