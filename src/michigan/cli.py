@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from . import _cli_commands as commands
 from ._cli_checks import UsageError, non_negative_float, non_negative_int, positive_int
-from ._cli_commands import DEFAULT_GAN_STEPS
+from ._cli_commands import DEFAULT_GAN_STEPS, DEMO_GAN_STEPS
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -82,8 +82,8 @@ def _add_demo(subparsers) -> None:
     demo.add_argument(
         "--gan-steps",
         type=positive_int,
-        default=DEFAULT_GAN_STEPS,
-        help=f"generator steps of the GAN stage (default: {DEFAULT_GAN_STEPS})",
+        default=DEMO_GAN_STEPS,
+        help=f"generator steps of the GAN stage (default: {DEMO_GAN_STEPS})",
     )
     demo.add_argument("--n-latent", type=positive_int, default=10)
     demo.add_argument(
