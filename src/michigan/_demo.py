@@ -200,9 +200,11 @@ def _generate_and_score(adata, model, reference, out: Path, outputs: DemoOutputs
         for k, label in enumerate(labels.cat.categories):
             chosen = (labels == label).to_numpy()
             ax.scatter(*xy[chosen].T, s=6, color=colours(k % 10), label=label)
-        ax.set_title(title)
+        ax.set_title(f"{title}, coloured by cell type (grey: all real cells)", fontsize=9)
+        ax.set_xlabel("UMAP 1 (fitted on the real cells)")
         ax.set_xticks([])
         ax.set_yticks([])
+    axes[0].set_ylabel("UMAP 2")
     axes[1].legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1, 0.5))
     outputs.generated_umap = out / "umap_real_generated.png"
     figure.savefig(outputs.generated_umap, dpi=80, bbox_inches="tight")
