@@ -161,7 +161,9 @@ class RealismMonitor(pl.Callback):
         module.eval()
         # a generator that draws counts draws them here too: from a fixed seed, and without
         # touching the training's random stream
-        with torch.random.fork_rng(devices=[]):
+        # (torch.manual_seed also reseeds CUDA: fork the module's CUDA device's state too)
+        cuda = [module.device] if module.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(self.seed)
             try:
                 chunks = []
