@@ -201,6 +201,31 @@ def test_generated_counts_are_integers_with_libraries_drawn_from_the_data(traine
     np.testing.assert_array_equal(without.X, cells.X)
 
 
+def test_training_library_sizes_are_summed_once_and_again_for_a_replaced_layer(
+    trained, monkeypatch
+):
+    from michigan.model import _generation
+
+    model, adata = trained
+    calls = []
+    summed = _generation.row_sums
+    monkeypatch.setattr(_generation, "row_sums", lambda m: calls.append(1) or summed(m))
+    model._library_sizes_cache = None
+    model.generate(n_samples=50, seed=0)
+    model.generate(n_samples=50, seed=1)
+    assert len(calls) == 1
+    original = adata.layers["counts"]
+    try:
+        adata.layers["counts"] = original * 2  # a new matrix: its libraries are summed anew
+        cells = model.generate(n_samples=200, seed=0, counts=True)
+        assert len(calls) == 2
+        doubled = set(np.rint(2 * np.asarray(original.sum(1)).ravel()).astype(int))
+        assert set(cells.obs["library_size"]) <= doubled
+    finally:
+        adata.layers["counts"] = original
+        model._library_sizes_cache = None
+
+
 def test_multinomial_counts_of_the_library_size_head_sum_to_the_drawn_library():
     adata = _counts(n_cells=60)
     mg.WGANGP.setup_anndata(adata, layer="counts")

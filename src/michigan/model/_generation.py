@@ -430,10 +430,20 @@ class GenerationMixin:
             )
 
     def _training_library_sizes(self) -> np.ndarray:
-        """Total registered counts of every training cell."""
+        """Total registered counts of every training cell, summed once per matrix.
+
+        Kept for the matrix they were summed over (the same object, shape and number of
+        stored values), so repeated ``generate`` calls do not stream a backed file again; a
+        replaced layer is summed anew.
+        """
         layer = self.adata_manager.data_registry[REGISTRY_KEYS.X_KEY].attr_key
         matrix = get_matrix(self.adata, layer)
-        return row_sums(matrix)  # streamed over a backed file
+        key = (id(matrix), tuple(matrix.shape), getattr(matrix, "nnz", None))
+        cached = getattr(self, "_library_sizes_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, row_sums(matrix))  # streamed over a backed file
+            self._library_sizes_cache = cached
+        return cached[1]
 
     @staticmethod
     def _resolve_seed(seed: int | None) -> int:
