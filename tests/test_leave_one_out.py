@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -196,3 +198,66 @@ def test_one_cell_type_with_both_conditions_is_not_enough():
     adata = adata[~((adata.obs["cell_type"] != "A") & (adata.obs["condition"] == "control"))]
     with pytest.raises(ValueError, match="at least two cell types"):
         leave_one_out(adata.copy(), "cell_type", "condition", "control", "stimulated")
+
+
+class _FakeScgen:
+    """Stands in for ``pertpy.tools.Scgen``: records its arguments, predicts the controls."""
+
+    calls: ClassVar[list] = []
+
+    @classmethod
+    def setup_anndata(cls, adata, batch_key, labels_key):
+        cls.calls.append(("setup", batch_key, labels_key))
+
+    def __init__(self, adata, **kwargs):
+        self.adata = adata
+        self.calls.append(("init", kwargs, adata.copy()))
+
+    def train(self, **kwargs):
+        self.calls.append(("train", kwargs))
+
+    def predict(self, ctrl_key, stim_key, celltype_to_predict):
+        obs = self.adata.obs
+        is_source = (obs["cell_type"] == celltype_to_predict) & (obs["condition"] == ctrl_key)
+        return self.adata[is_source.to_numpy()].copy(), None
+
+
+@pytest.mark.parametrize(
+    ("scgen_kwargs", "expected"),
+    [(None, {"n_latent": 3}), ({}, {}), ({"n_hidden": 8}, {"n_hidden": 8})],
+)
+def test_scgen_row_trains_on_the_training_cells_with_its_arguments(
+    monkeypatch, scgen_kwargs, expected
+):
+    import sys
+    import types
+
+    _FakeScgen.calls = []
+    fake = types.ModuleType("pertpy")
+    fake.tl = types.SimpleNamespace(Scgen=_FakeScgen)
+    monkeypatch.setitem(sys.modules, "pertpy", fake)
+    results = leave_one_out(
+        _perturbed_counts(),
+        "cell_type",
+        "condition",
+        "control",
+        "stimulated",
+        cell_types=["B"],
+        methods=["scGen", "control unchanged"],
+        scgen_kwargs=scgen_kwargs,
+        max_epochs_scgen=7,
+        **{k: v for k, v in TINY.items() if k in ("n_latent", "n_pcs", "n_estimators")},
+    )
+    setup, init, train = _FakeScgen.calls
+    assert setup == ("setup", "condition", "cell_type")
+    assert init[1] == expected
+    seen = init[2]
+    # Log-normalised training cells: B's stimulated cells are not among them.
+    assert not ((seen.obs["cell_type"] == "B") & (seen.obs["condition"] == "stimulated")).any()
+    np.testing.assert_allclose(np.expm1(seen.X).sum(axis=1), 1e4, rtol=1e-3)
+    assert train[1]["max_epochs"] == 7
+    # The fake predicts B's controls unchanged: the scGen row scores as that baseline does.
+    rows = results.set_index("method")
+    pd.testing.assert_series_equal(
+        rows.loc["scGen", METRICS], rows.loc["control unchanged", METRICS], check_names=False
+    )

@@ -546,8 +546,12 @@ def test_michigan_predict_generates_from_the_shifted_codes(michigan_model):
     np.testing.assert_allclose(
         codes, means[source] + predicted.uns["prediction"]["delta"], atol=1e-5
     )
-    # The generator's output for these codes with the same noise seed.
-    np.testing.assert_array_equal(predicted.X, model.generate(codes=codes, seed=0).X)
+    # The generator's output for these codes with the same noise seed, drawn at the source
+    # cells' libraries (generate(codes=...) draws libraries of random training cells instead).
+    library = np.asarray(model.adata.X.sum(axis=1)).ravel()[source]
+    np.testing.assert_array_equal(
+        predicted.X, model._generate_expression(codes, len(codes), 0, library=library)
+    )
     assert (predicted.X >= 0).all() and predicted.var_names.equals(model.adata.var_names)
     assert set(predicted.obs["prediction_method"]) == {"michigan"}
     sampled = model.predict(**PREDICT_KEYS, target=("A", "P2"), seed=3, n_cells=40)
@@ -557,6 +561,32 @@ def test_michigan_predict_generates_from_the_shifted_codes(michigan_model):
     with pytest.raises(ValueError, match="is observed"):
         model.predict(**PREDICT_KEYS, target=("C", "P2"))
     assert_unchanged(model.adata, before)
+
+
+def test_michigan_predict_draws_each_cell_at_its_source_cells_library(michigan_model, monkeypatch):
+    """The count head draws a predicted cell at the library of the control cell it shifts."""
+    from michigan.model import _generation
+
+    model = michigan_model
+    assert model.module.draws_counts
+    drawn_at = []
+
+    def spy(expression, library, *args, **kwargs):
+        drawn_at.append(np.asarray(library).copy())
+        return likelihood_counts(expression, library, *args, **kwargs)
+
+    likelihood_counts = _generation.likelihood_counts
+    monkeypatch.setattr(_generation, "likelihood_counts", spy)
+    adata = model.adata.copy()
+    is_source = ((adata.obs["cell_type"] == "A") & (adata.obs["condition"] == "P1")).to_numpy()
+    adata.X[is_source] *= 7  # libraries no training cell has
+    predicted = model.predict(adata, **PREDICT_KEYS, target=("A", "P2"), seed=1, n_cells=60)
+    source = adata.obs_names.get_indexer(predicted.obs["source_cell"])
+    assert is_source[source].all()
+    np.testing.assert_array_equal(
+        np.concatenate(drawn_at), np.rint(np.asarray(adata.X.sum(axis=1)).ravel()[source])
+    )
+    assert np.concatenate(drawn_at).min() > np.asarray(model.adata.X.sum(axis=1)).max()
 
 
 def test_michigan_traversals_plot_on_the_real_cells(michigan_model, tmp_path):

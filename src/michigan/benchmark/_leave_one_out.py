@@ -63,6 +63,7 @@ def leave_one_out(
     batch_size_gan: int = 64,
     tcvae_kwargs: dict | None = None,
     gan_kwargs: dict | None = None,
+    scgen_kwargs: dict | None = None,
     n_pcs: int = 50,
     n_estimators: int = 100,
     n_jobs: int | None = None,
@@ -122,6 +123,10 @@ def leave_one_out(
     tcvae_kwargs, gan_kwargs
         Extra arguments of both VAEs (:class:`~michigan.TCVAE`, e.g. ``n_hidden``) and of
         :class:`~michigan.MichiGAN` (e.g. ``generator_hidden``).
+    scgen_kwargs
+        Arguments of pertpy's ``Scgen`` (e.g. ``n_hidden``, ``n_latent``). By default scGen
+        gets ``n_latent`` like the other models; ``{}`` keeps scGen's own published sizes
+        (800 hidden units, 100 latents).
     n_pcs
         Principal components of the E-distance.
     n_estimators, n_jobs
@@ -171,6 +176,7 @@ def leave_one_out(
         "batch_size_gan": batch_size_gan,
         "tcvae_kwargs": dict(tcvae_kwargs or {}),
         "gan_kwargs": dict(gan_kwargs or {}),
+        "scgen_kwargs": {"n_latent": n_latent} if scgen_kwargs is None else dict(scgen_kwargs),
         "accelerator": accelerator,
         "seed": seed,
     }
@@ -320,7 +326,7 @@ def _scgen(train: AnnData, cell_type: str, keys: tuple, settings: dict) -> np.nd
     data.var_names = train.var_names
     scvi.settings.seed = settings["seed"]
     pt.tl.Scgen.setup_anndata(data, batch_key=perturbation_key, labels_key=cell_type_key)
-    model = pt.tl.Scgen(data, n_latent=settings["n_latent"])
+    model = pt.tl.Scgen(data, **settings["scgen_kwargs"])
     model.train(
         max_epochs=settings["max_epochs_scgen"],
         batch_size=32,

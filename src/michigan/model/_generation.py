@@ -392,10 +392,28 @@ class GenerationMixin:
             start = stop
 
     def _generate_expression(
-        self, codes: np.ndarray | None, n_cells: int, seed: int, batch_size: int = 1024
+        self,
+        codes: np.ndarray | None,
+        n_cells: int,
+        seed: int,
+        batch_size: int = 1024,
+        library: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Generated cells for codes (or ``n_cells`` unconditional cells), noise from ``seed``."""
-        library, counts_rng = self._drawn_libraries(n_cells, seed)
+        """Generated cells for codes (or ``n_cells`` unconditional cells), noise from ``seed``.
+
+        A generator that draws counts draws each cell at ``library`` (one total count per
+        cell), by default at library sizes drawn from the training cells'.
+        """
+        if library is None or not self.module.draws_counts:
+            library, counts_rng = self._drawn_libraries(n_cells, seed)
+        else:
+            library = np.rint(np.asarray(library, dtype=np.float64)).astype(np.int64)
+            if library.shape != (n_cells,) or library.min(initial=0) < 0:
+                raise ValueError(
+                    f"library must hold {n_cells} non-negative total counts, one per cell; "
+                    f"got shape {library.shape}"
+                )
+            counts_rng = np.random.default_rng([seed, 1])
         blocks = self._cell_blocks(codes, n_cells, seed, batch_size, library, counts_rng)
         return _stacked(blocks, n_cells, self.module.n_genes)["X"]
 

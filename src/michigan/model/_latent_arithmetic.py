@@ -130,9 +130,10 @@ class LatentArithmeticMixin:
             ``"sample"``: one posterior sample per cell (the paper's better choice);
             ``"mean"``: posterior means.
         expression
-            What the shifted codes become. ``"sample"``: cells (MichiGAN's generator output;
-            for a VAE, counts drawn from its likelihood at the source cells' library sizes,
-            then log-normalised, like real cells); ``"mean"`` (VAEs only): the decoder's
+            What the shifted codes become. ``"sample"``: cells (MichiGAN's generator output,
+            with a count head drawn at the source cells' library sizes; for a VAE, counts
+            drawn from its likelihood at the source cells' library sizes, then
+            log-normalised, like real cells); ``"mean"`` (VAEs only): the decoder's
             expected expression. ``None``: the model's default (MichiGAN ``"sample"``, VAEs
             ``"mean"``).
         n_cells
