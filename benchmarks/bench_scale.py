@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -158,6 +159,7 @@ def _measure_on_disk(path: Path, n_steps: int = 120, skip: int = 20) -> dict[str
     The cost of a step is the median time between the ends of consecutive steps after the
     first ``skip`` (robust to the other processes of a shared machine).
     """
+    load_before = os.getloadavg()[0]
     Path("/proc/self/clear_refs").write_text("5")
     after_import = _rss_kib("VmRSS")
     adata = anndata.read_h5ad(path, backed="r")
@@ -188,15 +190,16 @@ def _measure_on_disk(path: Path, n_steps: int = 120, skip: int = 20) -> dict[str
         "cpu_ms_per_step": 1e3 * float(np.median(np.diff(clock.cpu[skip:]))),
         "wall_ms_per_step": 1e3 * float(np.median(np.diff(clock.wall[skip:]))),
         "peak_above_import_mib": (_rss_kib("VmHWM") - after_import) / 1024,
+        "load_average": [load_before, os.getloadavg()[0]],
     }
 
 
 def _on_disk_table(sizes: list[int], tmp_dir: str | None, threads: int) -> None:
     print(
         "\n| cells | file size | read 256 random rows, CPU ms | CPU ms / step | wall ms / step "
-        "| peak above the import |"
+        "| peak above the import | load average (start, end) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---|")
     with tempfile.TemporaryDirectory(dir=tmp_dir) as folder:
         for n_cells in sizes:
             path = Path(folder) / f"counts_{n_cells}.h5ad"
@@ -212,7 +215,8 @@ def _on_disk_table(sizes: list[int], tmp_dir: str | None, threads: int) -> None:
             print(
                 f"| {n_cells:,} | {row['file_mib']:.0f} MiB | {row['read_256_rows_ms']:.1f} "
                 f"| {row['cpu_ms_per_step']:.1f} | {row['wall_ms_per_step']:.1f} "
-                f"| {row['peak_above_import_mib']:.0f} MiB |",
+                f"| {row['peak_above_import_mib']:.0f} MiB "
+                f"| {row['load_average'][0]:.1f}, {row['load_average'][1]:.1f} |",
                 flush=True,
             )
 
