@@ -14,9 +14,11 @@ import scvi
 import torch
 
 import michigan as mg
+from michigan.model import _latent_activity
 from michigan.model._latent_activity import (
     COLLAPSED_KL_NATS,
     LATENT_ACTIVITY_KEY,
+    LatentMoments,
     activity_from_uns,
     latent_activity_table,
 )
@@ -83,6 +85,50 @@ def test_the_threshold_decides_what_is_collapsed():
 def test_bad_posteriors_are_refused(mean, variance, message):
     with pytest.raises(ValueError, match=message):
         latent_activity_table(mean, variance)
+
+
+def test_moments_gathered_in_uneven_blocks_equal_the_whole_arrays():
+    rng = np.random.default_rng(1)
+    mean = rng.normal(3.0, [1.0, 0.1, 1e-3], size=(1001, 3)).astype(np.float32)
+    variance = rng.uniform(0.01, 1.5, size=(1001, 3)).astype(np.float32)
+    moments = LatentMoments(3)
+    for start, stop in [(0, 1), (1, 2), (2, 500), (500, 500), (500, 1001)]:
+        moments.update(mean[start:stop], variance[start:stop])
+    table = moments.table()
+    m, v = mean.astype(np.float64), variance.astype(np.float64)
+    np.testing.assert_allclose(table["activity"], m.var(axis=0), rtol=1e-10)
+    np.testing.assert_allclose(table["posterior_sd"], np.sqrt(v).mean(axis=0), rtol=1e-12)
+    kl = (0.5 * (m**2 + v - np.log(v) - 1.0)).mean(axis=0)
+    np.testing.assert_allclose(table["kl"], kl, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"shape \(n_cells, 3\)"):
+        moments.update(mean[:, :2], variance[:, :2])
+    with pytest.raises(ValueError, match="no cells"):
+        LatentMoments(3).table()
+
+
+def test_the_diagnosis_encodes_a_block_of_cells_at_a_time(trained, monkeypatch):
+    expected = latent_activity_table(*trained.get_latent_representation(return_dist=True))
+    asked = []
+    encode = type(trained).get_latent_representation
+
+    def counting(self, *args, indices=None, **kwargs):
+        asked.append(len(indices))
+        return encode(self, *args, indices=indices, **kwargs)
+
+    monkeypatch.setattr(_latent_activity, "MOMENT_BLOCK_CELLS", 64)
+    monkeypatch.setattr(type(trained), "get_latent_representation", counting)
+    table = trained.get_latent_activity()
+    assert max(asked) == 64 and sum(asked) == trained.adata.n_obs
+    np.testing.assert_allclose(
+        table[["activity", "posterior_sd", "kl"]], expected.iloc[:, :3], rtol=1e-5
+    )
+    assert table["collapsed"].tolist() == expected["collapsed"].tolist()
+    subset = trained.get_latent_activity(indices=np.arange(100, 250))
+    assert asked[-3:] == [64, 64, 22]
+    mean, variance = encode(trained, indices=np.arange(100, 250), return_dist=True)
+    np.testing.assert_allclose(
+        subset["kl"], latent_activity_table(mean, variance)["kl"], rtol=1e-5
+    )
 
 
 def test_a_dead_latent_is_found_and_the_active_ones_are_not(with_dead_latent):

@@ -49,6 +49,44 @@ def test_rows_come_back_in_the_order_asked_with_repeats(tmp_path, dense):
         matrix.rows([50])
 
 
+class _CountingDataset:
+    """An HDF5 dataset that records the slices read from it."""
+
+    def __init__(self, dataset, reads):
+        self._dataset, self._reads = dataset, reads
+        self.dtype, self.shape = dataset.dtype, dataset.shape
+
+    def __getitem__(self, key):
+        assert isinstance(key, slice) and key.step is None, f"not a plain slice: {key}"
+        self._reads.append((key.start, key.stop))
+        return self._dataset[key]
+
+
+@pytest.mark.parametrize("dense", [False, True], ids=["csr", "dense"])
+def test_a_minibatch_reads_its_rows_and_nothing_else(tmp_path, dense):
+    adata, path = _written(tmp_path, dense, n_cells=60, n_genes=7)
+    expected = adata.X.toarray() if sparse.issparse(adata.X) else adata.X
+    matrix = OnDiskMatrix(path, "X")
+    element, reads = matrix._element(), []
+    if dense:
+        matrix._element = lambda: _CountingDataset(element, reads)
+    else:
+        counted = {key: _CountingDataset(element[key], reads) for key in ("data", "indices")}
+        matrix._element = lambda: counted
+    rows = np.array([30, 2, 3, 4, 59, 31])
+    np.testing.assert_array_equal(matrix.rows(rows), expected[rows])
+    if dense:  # runs 2-4, 30-31 and 59, each read once
+        assert sorted(reads) == [(2, 5), (30, 32), (59, 60)]
+    else:  # the same runs of the values and of the column indices
+        pointer = matrix.indptr
+        runs = [(pointer[a], pointer[b]) for a, b in [(2, 5), (30, 32), (59, 60)]]
+        assert sorted(reads) == sorted([r for r in runs if r[1] > r[0]] * 2)
+    reads.clear()
+    blocks = list(matrix.iter_blocks(25))
+    np.testing.assert_array_equal(np.vstack(blocks), expected)
+    assert [len(block) for block in blocks] == [25, 25, 10]
+
+
 def test_the_file_is_reopened_in_a_new_process_and_not_pickled(tmp_path):
     _, path = _written(tmp_path, n_cells=20, n_genes=5)
     matrix = OnDiskMatrix(path, "X")

@@ -62,7 +62,7 @@ class BackedReadingMixin:
     """Inference minibatches of a backed AnnData read from its file, in order.
 
     scvi-tools' data loader indexes the backed matrix once per minibatch through anndata;
-    this one reads each minibatch's rows as one selection of the file
+    this one reads each minibatch's rows as slices of the file
     (:class:`~michigan.data.OnDiskMatrix`), so :meth:`get_latent_representation` and the
     latent diagnosis after training stream over the file at little cost per cell.
     """

@@ -27,6 +27,9 @@ LATENT_ACTIVITY_KEY = "tcvae_latent_activity"
 #: A latent whose mean KL to the prior is below this many nats is flagged collapsed (the
 #: measurements behind it are in ``docs/tcvae.md``, "Collapsed latents").
 COLLAPSED_KL_NATS = 0.1
+#: Cells encoded at a time by :meth:`LatentActivityMixin.get_latent_activity` (and summed at
+#: a time by :func:`latent_activity_table`): the diagnosis holds one block's posteriors.
+MOMENT_BLOCK_CELLS = 65_536
 
 
 def latent_activity_table(
@@ -56,29 +59,89 @@ def latent_activity_table(
     >>> latent_activity_table(mean, variance)["collapsed"].tolist()
     [False, True]
     """
-    mean = np.asarray(mean, dtype=np.float64)
-    variance = np.asarray(variance, dtype=np.float64)
+    mean, variance = np.asarray(mean), np.asarray(variance)
     if mean.ndim != 2 or mean.shape != variance.shape or mean.shape[0] == 0:
         raise ValueError(
             "mean and variance must be non-empty arrays of the same shape (n_cells, n_latent), "
             f"got {mean.shape} and {variance.shape}"
         )
-    if not np.all(variance > 0):
-        raise ValueError("posterior variances must be positive; pass variances, not log-variances")
     if not kl_threshold >= 0:
         raise ValueError(f"kl_threshold must be a non-negative number of nats, got {kl_threshold}")
-    kl = 0.5 * (mean**2 + variance - np.log(variance) - 1.0)
-    table = pd.DataFrame(
-        {
-            "activity": mean.var(axis=0),
-            "posterior_sd": np.sqrt(variance).mean(axis=0),
-            "kl": kl.mean(axis=0),
-        },
-        index=[f"latent_{j}" for j in range(mean.shape[1])],
-    )
-    table["collapsed"] = table["kl"] < kl_threshold
-    table.attrs["kl_threshold"] = float(kl_threshold)
-    return table
+    moments = LatentMoments(mean.shape[1])
+    for start in range(0, mean.shape[0], MOMENT_BLOCK_CELLS):
+        stop = start + MOMENT_BLOCK_CELLS
+        moments.update(mean[start:stop], variance[start:stop])
+    return moments.table(kl_threshold)
+
+
+class LatentMoments:
+    """The sums behind :func:`latent_activity_table`, gathered a block of cells at a time.
+
+    Holds a few numbers per latent, never one per cell: the diagnosis of a million cells
+    needs no more memory than that of a thousand. The variance of the means is merged over
+    blocks with Chan et al.'s pairwise update (each block's is computed in two passes), in
+    float64.
+
+    Parameters
+    ----------
+    n_latent
+        Number of latents.
+
+    Examples
+    --------
+    >>> moments = LatentMoments(n_latent=2)
+    >>> moments.update(mean_block, variance_block)  # once per block of cells
+    >>> moments.table()["collapsed"].tolist()
+    """
+
+    def __init__(self, n_latent: int):
+        self.n_cells = 0
+        self._mean_of_means = np.zeros(n_latent)
+        self._squared_deviations = np.zeros(n_latent)
+        self._sum_sd = np.zeros(n_latent)
+        self._sum_kl = np.zeros(n_latent)
+
+    def update(self, mean: np.ndarray, variance: np.ndarray) -> None:
+        """Add a block of cells' posterior means and variances, each ``(n, n_latent)``."""
+        mean = np.asarray(mean, dtype=np.float64)
+        variance = np.asarray(variance, dtype=np.float64)
+        if mean.ndim != 2 or mean.shape != variance.shape or mean.shape[1] != len(self._sum_kl):
+            raise ValueError(
+                f"mean and variance must both have shape (n_cells, {len(self._sum_kl)}), got "
+                f"{mean.shape} and {variance.shape}"
+            )
+        if not np.all(variance > 0):
+            raise ValueError(
+                "posterior variances must be positive; pass variances, not log-variances"
+            )
+        n = mean.shape[0]
+        if n == 0:
+            return
+        block_mean = mean.mean(axis=0)
+        block_squared = ((mean - block_mean) ** 2).sum(axis=0)
+        total = self.n_cells + n
+        delta = block_mean - self._mean_of_means
+        self._squared_deviations += block_squared + delta**2 * self.n_cells * n / total
+        self._mean_of_means += delta * n / total
+        self.n_cells = total
+        self._sum_sd += np.sqrt(variance).sum(axis=0)
+        self._sum_kl += (0.5 * (mean**2 + variance - np.log(variance) - 1.0)).sum(axis=0)
+
+    def table(self, kl_threshold: float = COLLAPSED_KL_NATS) -> pd.DataFrame:
+        """The table of :func:`latent_activity_table` for the cells added so far."""
+        if self.n_cells == 0:
+            raise ValueError("no cells were added; update() with at least one cell first")
+        table = pd.DataFrame(
+            {
+                "activity": self._squared_deviations / self.n_cells,
+                "posterior_sd": self._sum_sd / self.n_cells,
+                "kl": self._sum_kl / self.n_cells,
+            },
+            index=[f"latent_{j}" for j in range(len(self._sum_kl))],
+        )
+        table["collapsed"] = table["kl"] < kl_threshold
+        table.attrs["kl_threshold"] = float(kl_threshold)
+        return table
 
 
 def describe_collapsed(table: pd.DataFrame, kl_threshold: float = COLLAPSED_KL_NATS) -> str:
@@ -115,6 +178,10 @@ class LatentActivityMixin:
     ) -> pd.DataFrame:
         """Per-latent activity and KL to the prior; collapsed latents flagged.
 
+        The cells are encoded :data:`MOMENT_BLOCK_CELLS` at a time and only sums over them
+        are kept (:class:`LatentMoments`), so the memory this takes does not grow with the
+        number of cells (a backed AnnData is read from its file a minibatch at a time).
+
         Parameters
         ----------
         adata
@@ -139,10 +206,24 @@ class LatentActivityMixin:
         ['latent_3', 'latent_7']
         >>> mg.pl.latent_activity(table)
         """
-        mean, variance = self.get_latent_representation(
-            adata, indices=indices, batch_size=batch_size, return_dist=True
-        )
-        return latent_activity_table(mean, variance, kl_threshold)
+        if not kl_threshold >= 0:
+            raise ValueError(
+                f"kl_threshold must be a non-negative number of nats, got {kl_threshold}"
+            )
+        adata = self._validate_anndata(adata)
+        cells = np.arange(adata.n_obs) if indices is None else np.asarray(indices).ravel()
+        if cells.dtype == bool:
+            cells = np.flatnonzero(cells)
+        moments = LatentMoments(self.module.n_latent)
+        for start in range(0, len(cells), MOMENT_BLOCK_CELLS):
+            mean, variance = self.get_latent_representation(
+                adata,
+                indices=cells[start : start + MOMENT_BLOCK_CELLS],
+                batch_size=batch_size,
+                return_dist=True,
+            )
+            moments.update(mean, variance)
+        return moments.table(kl_threshold)
 
     def _record_latent_activity(self) -> pd.DataFrame:
         """Diagnose the training data's latents; store them in ``.uns`` and the summary."""
