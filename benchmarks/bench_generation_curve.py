@@ -1,0 +1,158 @@
+"""Generation quality against generator steps, from one training run per GAN.
+
+Trains MichiGAN (on a β-TCVAE's codes) and/or the unconditional WGAN-GP for ``--steps``
+generator steps, keeps a copy of the sampling generator (the moving average of its weights)
+every ``--every`` steps, and afterwards scores every copy with the metrics and the protocol of
+``bench_generation.py`` (reference half, equal cells a side). The realism monitor's choice of
+the best generator is not applied to the copies: the curve shows the raw course of training.
+
+``--theta-init tcvae`` starts the count head's per-gene dispersion at the β-TCVAE's, and
+``--bias-init mean`` its profile at the data's mean gene shares (two starts that were tried
+and did not help; see docs/generation_benchmark.md).
+
+Examples
+--------
+python benchmarks/bench_generation_curve.py kang --steps 2400 --every 300
+python benchmarks/bench_generation_curve.py splatter_nonlinear --models MichiGAN --steps 1200
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+import warnings
+from pathlib import Path
+
+import bench_generation as bg
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import scvi
+import torch
+from anndata import AnnData
+from scipy import sparse
+
+import michigan as mg
+
+
+class GeneratorSnapshots(pl.Callback):
+    """Copies of the sampling generator's weights every ``every`` generator steps."""
+
+    def __init__(self, every: int):
+        self.every = every
+        self.snapshots: list[tuple[int, float, dict]] = []
+        self._last = 0
+
+    def on_train_batch_end(self, trainer, plan, *args, **kwargs) -> None:
+        steps = plan.generator_steps
+        if steps >= self._last + self.every:
+            self._last = steps
+            state = copy.deepcopy(plan.module.sampling_generator.state_dict())
+            self.snapshots.append((steps, time.process_time(), state))
+
+
+def _train_tcvae(train: AnnData, args) -> mg.TCVAE:
+    scvi.settings.seed = args.seed
+    mg.TCVAE.setup_anndata(train, layer="counts")
+    tcvae = mg.TCVAE(train, n_latent=10, beta=10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tcvae.train(
+            max_epochs=args.tcvae_epochs,
+            accelerator="cpu",
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
+    return tcvae
+
+
+def _start_count_head(model, tcvae, counts: np.ndarray, args) -> None:
+    head = model.module.generator.head
+    with torch.no_grad():
+        if args.theta_init == "tcvae":
+            head.log_dispersion.copy_(tcvae.module.px_log_theta.detach())
+        if args.bias_init == "mean":
+            shares = counts.sum(0) / counts.sum()
+            head.linear.bias.copy_(torch.from_numpy(np.log(np.maximum(shares, 1e-8))).float())
+    if args.fixed_dispersion:
+        head.log_dispersion.requires_grad_(False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("dataset", choices=bg.DATASETS)
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--every", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--models", nargs="+", default=["MichiGAN", "WGAN-GP"])
+    parser.add_argument("--tcvae-epochs", type=int, default=100)
+    parser.add_argument("--theta-init", choices=("none", "tcvae"), default="none")
+    parser.add_argument("--bias-init", choices=("none", "mean"), default="none")
+    parser.add_argument(
+        "--fixed-dispersion", action="store_true", help="keep the count head's θ at its start"
+    )
+    parser.add_argument("--data-dir", type=Path, default=bg.SHARED_DATA)
+    parser.add_argument("--out", type=Path, default=Path("generation_curves"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+
+    adata = bg.load(args.dataset, args.data_dir)
+    if adata is None:
+        return
+    rng = np.random.default_rng(args.seed)
+    order = rng.permutation(adata.n_obs)
+    reference, other = order[: adata.n_obs // 2], order[adata.n_obs // 2 :]
+    n_eval = min(len(reference), len(other))
+    counts = bg._dense(adata.layers["counts"]).astype(np.float32)
+    real = bg.log_normalize(counts[np.sort(reference)])
+    train = AnnData(
+        X=sparse.csr_matrix(counts), var=pd.DataFrame(index=adata.var_names.astype(str))
+    )
+    train.layers["counts"] = train.X.copy()
+    source_cells = np.sort(rng.choice(train.n_obs, n_eval, replace=False))
+    tcvae = _train_tcvae(train, args) if "MichiGAN" in args.models else None
+
+    rows = []
+    for name in args.models:
+        scvi.settings.seed = args.seed
+        cls = mg.MichiGAN if name == "MichiGAN" else mg.WGANGP
+        cls.setup_anndata(train, layer="counts")
+        model = cls(train, representation=tcvae) if name == "MichiGAN" else cls(train)
+        _start_count_head(model, tcvae, counts, args)
+        snapshots = GeneratorSnapshots(args.every)
+        start = time.process_time()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.train(
+                max_steps=args.steps,
+                max_time=None,
+                accelerator="cpu",
+                enable_progress_bar=False,
+                enable_model_summary=False,
+                callbacks=[snapshots],
+            )
+        codes = model.get_latent_representation()[source_cells] if name == "MichiGAN" else None
+        generator = model.module.sampling_generator
+        for steps, cpu, state in snapshots.snapshots:
+            generator.load_state_dict(state)
+            if codes is None:
+                cells = model.generate(n_samples=n_eval, seed=args.seed)
+            else:
+                cells = model.generate(codes=codes, seed=args.seed)
+            row = {"dataset": args.dataset, "model": name, "step": steps, "cpu": cpu - start}
+            dispersion = model.module.dispersion
+            if dispersion is not None:
+                row["dispersion_median"] = float(dispersion.median())
+            row |= bg.score(real, np.asarray(cells.X), args.seed)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{args.dataset}_seed{args.seed}{'_fixed' * args.fixed_dispersion}.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
