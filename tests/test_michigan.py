@@ -272,6 +272,12 @@ def test_generate_from_codes_cells_and_training_codes(trained):
     assert twins.n_obs == adata.n_obs
     np.testing.assert_array_equal(target.layers["michigan_generated"], twins.X)
     assert list(twins.obs["source_cell"]) == list(adata.obs_names)
+    # each twin is drawn at its own cell's library, as in training (not a random training cell's)
+    np.testing.assert_allclose(
+        twins.obs["library_size"], np.asarray(target.layers["counts"].sum(1)).ravel()
+    )
+    with_counts = model.generate(adata=target, seed=1, counts=True)
+    assert "each source cell's own" in with_counts.uns["michigan"]["counts"]
 
     sampled = model.generate(n_samples=25, seed=2)
     assert sampled.n_obs == 25 and set(sampled.obs["source_cell"]) <= set(adata.obs_names)

@@ -231,12 +231,13 @@ class GenerationMixin:
         counts
             Also return integer counts in ``.layers["counts"]``; such cells go through
             ``sc.pp.normalize_total`` and ``sc.pp.log1p`` like real ones. Each cell draws a
-            library size from those of the training cells (its registered counts; in
-            ``.obs["library_size"]``). A generator with the count head (``output_head=
-            "counts"``, the default on counts) draws every cell's counts at that library
-            from its likelihood anyway, and ``.X`` holds them log-normalised: the counts
-            are those. Other heads draw them from a multinomial over the genes with the
-            generated profile ``expm1(x) / Σ expm1(x)`` (summing to the library exactly).
+            library size from those of the training cells (their registered counts), or,
+            with ``adata``, has its own cell's (in ``.obs["library_size"]``). A generator
+            with the count head (``output_head="counts"``, the default on counts) draws
+            every cell's counts at that library from its likelihood anyway, and ``.X``
+            holds them log-normalised: the counts are those. Other heads draw them from a
+            multinomial over the genes with the generated profile ``expm1(x) / Σ expm1(x)``
+            (summing to the library exactly).
             Needs a model that generates log-normalised expression.
         out
             Write the cells to this new ``.h5ad`` file, ``batch_size`` cells at a time
@@ -304,12 +305,14 @@ class GenerationMixin:
             codes, obs = self._sample_codes(n_cells, rng)
         uns = {"seed": seed, **self._generation_uns()}
         library, counts_rng = self._drawn_libraries(n_cells, seed, counts)
+        if library is not None and adata is not None:
+            # a twin is drawn at its own cell's library, as the generator was trained
+            library = self._own_library_sizes(adata)
         if library is not None:
             obs["library_size"] = library
         if counts:
-            uns["counts"] = (
-                f"{self._count_draw_description()}; library sizes drawn from the training cells'"
-            )
+            whose = "drawn from the training cells'" if adata is None else "each source cell's own"
+            uns["counts"] = f"{self._count_draw_description()}; library sizes {whose}"
         blocks = self._cell_blocks(
             codes, n_cells, seed, batch_size, library, counts_rng, keep_counts=counts
         )
@@ -462,6 +465,13 @@ class GenerationMixin:
             cached = (key, row_sums(matrix))  # streamed over a backed file
             self._library_sizes_cache = cached
         return cached[1]
+
+    def _own_library_sizes(self, adata: AnnData) -> np.ndarray:
+        """Total registered counts of each cell of ``adata`` (set up like the training data)."""
+        if adata is self.adata:
+            return self._training_library_sizes()
+        layer = self.adata_manager.data_registry[REGISTRY_KEYS.X_KEY].attr_key
+        return row_sums(get_matrix(adata, layer))
 
     @staticmethod
     def _resolve_seed(seed: int | None) -> int:
