@@ -11,7 +11,6 @@ import torch
 from anndata import AnnData
 from anndata.io import read_h5ad
 from scipy import sparse
-from scvi import REGISTRY_KEYS
 
 from .._normalize import log_normalize
 from .._validation import check_codes, check_positive_int, get_matrix
@@ -304,10 +303,9 @@ class GenerationMixin:
             )
             codes, obs = self._sample_codes(n_cells, rng)
         uns = {"seed": seed, **self._generation_uns()}
-        library, counts_rng = self._drawn_libraries(n_cells, seed, counts)
-        if library is not None and adata is not None:
-            # a twin is drawn at its own cell's library, as the generator was trained
-            library = self._own_library_sizes(adata)
+        # a twin is drawn at its own cell's library, as the generator was trained
+        own = None if adata is None else self._own_library_sizes(adata)
+        library, counts_rng = self._drawn_libraries(n_cells, seed, counts, own)
         if library is not None:
             obs["library_size"] = library
         if counts:
@@ -337,16 +335,26 @@ class GenerationMixin:
         return cells
 
     def _drawn_libraries(
-        self, n_cells: int, seed: int, counts: bool = False
+        self, n_cells: int, seed: int, counts: bool = False, library: np.ndarray | None = None
     ) -> tuple[np.ndarray | None, np.random.Generator | None]:
-        """Library sizes drawn from the training cells', and the generator of the count draws.
+        """Library sizes of the cells to generate, and the generator of their count draws.
 
-        Drawn when counts are asked for or the generator draws counts anyway; else ``None``.
+        ``library`` (one total count per cell, e.g. each source cell's own) when given, else
+        sizes drawn from the training cells'. Only when counts are asked for or the generator
+        draws counts anyway; else ``None, None``.
         """
         if not (counts or self.module.draws_counts):
             return None, None
         counts_rng = np.random.default_rng([seed, 1])
-        library = draw_library_sizes(self._training_library_sizes(), n_cells, counts_rng)
+        if library is None:
+            library = draw_library_sizes(self._training_library_sizes(), n_cells, counts_rng)
+            return library, counts_rng
+        library = np.rint(np.asarray(library, dtype=np.float64)).astype(np.int64)
+        if library.shape != (n_cells,) or library.min(initial=0) < 0:
+            raise ValueError(
+                f"library must hold {n_cells} non-negative total counts, one per cell; "
+                f"got shape {library.shape}"
+            )
         return library, counts_rng
 
     def _count_draw_description(self) -> str:
@@ -407,16 +415,7 @@ class GenerationMixin:
         A generator that draws counts draws each cell at ``library`` (one total count per
         cell), by default at library sizes drawn from the training cells'.
         """
-        if library is None or not self.module.draws_counts:
-            library, counts_rng = self._drawn_libraries(n_cells, seed)
-        else:
-            library = np.rint(np.asarray(library, dtype=np.float64)).astype(np.int64)
-            if library.shape != (n_cells,) or library.min(initial=0) < 0:
-                raise ValueError(
-                    f"library must hold {n_cells} non-negative total counts, one per cell; "
-                    f"got shape {library.shape}"
-                )
-            counts_rng = np.random.default_rng([seed, 1])
+        library, counts_rng = self._drawn_libraries(n_cells, seed, library=library)
         blocks = self._cell_blocks(codes, n_cells, seed, batch_size, library, counts_rng)
         return _stacked(blocks, n_cells, self.module.n_genes)["X"]
 
@@ -457,8 +456,7 @@ class GenerationMixin:
         stored values), so repeated ``generate`` calls do not stream a backed file again; a
         replaced layer is summed anew.
         """
-        layer = self.adata_manager.data_registry[REGISTRY_KEYS.X_KEY].attr_key
-        matrix = get_matrix(self.adata, layer)
+        matrix = get_matrix(self.adata, self.registered_layer)
         key = (id(matrix), tuple(matrix.shape), getattr(matrix, "nnz", None))
         cached = getattr(self, "_library_sizes_cache", None)
         if cached is None or cached[0] != key:
@@ -470,8 +468,7 @@ class GenerationMixin:
         """Total registered counts of each cell of ``adata`` (set up like the training data)."""
         if adata is self.adata:
             return self._training_library_sizes()
-        layer = self.adata_manager.data_registry[REGISTRY_KEYS.X_KEY].attr_key
-        return row_sums(get_matrix(adata, layer))
+        return row_sums(get_matrix(adata, self.registered_layer))
 
     @staticmethod
     def _resolve_seed(seed: int | None) -> int:

@@ -9,11 +9,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from anndata import AnnData
-from scvi import REGISTRY_KEYS
 
 from .._docs import insert_docs
 from .._validation import check_choice, check_positive_int
-from ..data import row_sums
 from ..module import CODE_SOURCES, GAN_KEYS, CodeSource
 from ._gan_base import GANModelBase
 from ._latent_arithmetic import LatentArithmeticMixin
@@ -321,10 +319,7 @@ class MichiGAN(LatentArithmeticMixin, TraversalMixin, GANModelBase):
         # A count head draws each predicted cell at its source cell's library size: in
         # training the generator drew every cell at the library of the real cell whose code
         # it was given, and the β-TCVAE's codes do not hold the library.
-        library = None
-        if self.module.draws_counts:
-            manager = self.get_anndata_manager(adata, required=True)
-            library = row_sums(manager.get_from_registry(REGISTRY_KEYS.X_KEY))[source]
+        library = self._own_library_sizes(adata)[source] if self.module.draws_counts else None
         return self._generate_expression(
             codes, len(codes), self._resolve_seed(seed), library=library
         )
