@@ -20,6 +20,8 @@ CONDITIONS = ("control", "stimulated")
 N_PER_GROUP, N_GENES = 40, 30
 #: Every method but scGen (pertpy is not a dependency): small networks, one epoch each.
 METHODS = [m for m in LEAVE_ONE_OUT_METHODS if m != "scGen"]
+#: cell_type_key, perturbation_key, control, perturbation of the test data.
+KANG_LIKE_KEYS = ("cell_type", "condition", "control", "stimulated")
 TINY = {
     "n_latent": 3,
     "max_epochs_vae": 1,
@@ -66,9 +68,7 @@ def loo_run(tmp_path_factory):
     adata = _perturbed_counts()
     before = adata.copy()
     out = tmp_path_factory.mktemp("loo")
-    results = leave_one_out(
-        adata, "cell_type", "condition", "control", "stimulated", out, methods=METHODS, **TINY
-    )
+    results = leave_one_out(adata, *KANG_LIKE_KEYS, out, methods=METHODS, **TINY)
     return adata, before, results, out
 
 
@@ -151,10 +151,7 @@ def test_mean_shift_is_control_plus_the_other_types_mean_effect_and_ignores_the_
 def test_baselines_alone_train_nothing_and_respect_cell_types_and_hvgs(tmp_path):
     results = leave_one_out(
         _perturbed_counts(),
-        "cell_type",
-        "condition",
-        "control",
-        "stimulated",
+        *KANG_LIKE_KEYS,
         cell_types=["B"],
         methods=["control unchanged", "mean shift"],
         n_top_genes=20,
@@ -197,7 +194,7 @@ def test_one_cell_type_with_both_conditions_is_not_enough():
     adata = _perturbed_counts()
     adata = adata[~((adata.obs["cell_type"] != "A") & (adata.obs["condition"] == "control"))]
     with pytest.raises(ValueError, match="at least two cell types"):
-        leave_one_out(adata.copy(), "cell_type", "condition", "control", "stimulated")
+        leave_one_out(adata.copy(), *KANG_LIKE_KEYS)
 
 
 class _FakeScgen:
@@ -238,10 +235,7 @@ def test_scgen_row_trains_on_the_training_cells_with_its_arguments(
     monkeypatch.setitem(sys.modules, "pertpy", fake)
     results = leave_one_out(
         _perturbed_counts(),
-        "cell_type",
-        "condition",
-        "control",
-        "stimulated",
+        *KANG_LIKE_KEYS,
         cell_types=["B"],
         methods=["scGen", "control unchanged"],
         scgen_kwargs=scgen_kwargs,
