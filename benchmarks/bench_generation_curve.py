@@ -93,6 +93,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--fixed-dispersion", action="store_true", help="keep the count head's θ at its start"
     )
+    parser.add_argument(
+        "--model-kwargs", type=json.loads, default={}, help="JSON of extra model arguments"
+    )
+    parser.add_argument(
+        "--train-kwargs", type=json.loads, default={}, help="JSON of extra train() arguments"
+    )
+    parser.add_argument("--tag", default="", help="suffix of the CSV's name")
     parser.add_argument("--data-dir", type=Path, default=bg.SHARED_DATA)
     parser.add_argument("--out", type=Path, default=Path("generation_curves"))
     args = parser.parse_args(argv)
@@ -119,7 +126,10 @@ def main(argv: list[str] | None = None) -> None:
         scvi.settings.seed = args.seed
         cls = mg.MichiGAN if name == "MichiGAN" else mg.WGANGP
         cls.setup_anndata(train, layer="counts")
-        model = cls(train, representation=tcvae) if name == "MichiGAN" else cls(train)
+        if name == "MichiGAN":
+            model = cls(train, representation=tcvae, **args.model_kwargs)
+        else:
+            model = cls(train, **args.model_kwargs)
         _start_count_head(model, tcvae, counts, args)
         snapshots = GeneratorSnapshots(args.every)
         start = time.process_time()
@@ -132,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
                 enable_progress_bar=False,
                 enable_model_summary=False,
                 callbacks=[snapshots],
+                **args.train_kwargs,
             )
         codes = model.get_latent_representation()[source_cells] if name == "MichiGAN" else None
         generator = model.module.sampling_generator
@@ -149,7 +160,10 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{args.dataset}_seed{args.seed}{'_fixed' * args.fixed_dispersion}.csv"
+    path = (
+        args.out
+        / f"{args.dataset}_seed{args.seed}{'_fixed' * args.fixed_dispersion}{args.tag}.csv"
+    )
     pd.DataFrame(rows).to_csv(path, index=False)
     print(f"wrote {path}")
 

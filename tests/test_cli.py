@@ -164,6 +164,10 @@ def test_demo_writes_and_lists_every_file(tmp_path, capsys):
     assert generated.shape == adata.shape
     np.testing.assert_allclose(np.expm1(generated.astype(np.float64)).sum(1), 1e4, rtol=1e-3)
     assert "what the random-forest error says" in report
+    coverage = adata.uns["michigan"]["cell_type_coverage"]
+    assert set(coverage["cell_type"]) == set(adata.obs["bulk_labels"])
+    assert len(coverage["ratio"]) == len(coverage["cell_type"])
+    assert "cell types reached" in report
     assert any(p.name.startswith("traversal_z") for p in written)
 
 
@@ -441,3 +445,13 @@ def test_user_errors_after_reading_exit_2_in_one_line_before_training(
     stderr = _one_line_error(capsys.readouterr().err.strip(), argv[0])
     assert re.search(message, stderr), stderr
     assert not (tmp_path / "o.h5ad").exists()
+
+
+def test_coverage_reading_names_missed_cell_types_and_the_least_covered():
+    from michigan._demo import coverage_reading
+
+    assert coverage_reading({"B": 0.0, "T": 1.5, "NK": 0.0}).startswith(
+        "WARNING: no generated cell falls among the real B, NK cells"
+    )
+    reading = coverage_reading({"B": 0.4, "T": 1.2})
+    assert "every type (2 of 2)" in reading and "B, at 0.40×" in reading

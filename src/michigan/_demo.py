@@ -230,7 +230,32 @@ def _generate_and_score(adata, model, reference, out: Path, outputs: DemoOutputs
         "gene_mean_correlation": float(np.corrcoef(real_means, twins.X.mean(0))[0, 1]),
         "final_wasserstein": float(model.history["wasserstein_train"].iloc[-1, 0]),
     }
+    # cell-type names hold "/", which an .h5ad key cannot: names and ratios as two lists
+    coverage = metrics.label_coverage(real, twins.X, adata.obs["bulk_labels"], seed=seed)
+    adata.uns["michigan"]["cell_type_coverage"] = {
+        "cell_type": coverage.index.astype(str).tolist(),
+        "ratio": coverage["ratio"].tolist(),
+    }
     outputs.rf_error = adata.uns["michigan"]["rf_error"]
+
+
+def coverage_reading(ratios: dict[str, float]) -> str:
+    """A plain-language reading of how the generated cells spread over the real cell types.
+
+    ``ratios`` maps each cell type to its share of the generated cells over its share of the
+    real cells (:func:`michigan.metrics.label_coverage`).
+    """
+    missing = [label for label, ratio in ratios.items() if ratio == 0]
+    if missing:
+        return (
+            f"WARNING: no generated cell falls among the real {', '.join(missing)} cells; the "
+            "generator misses part of the data (train the GAN longer)"
+        )
+    least = min(ratios, key=ratios.get)
+    return (
+        f"generated cells fall among the real cells of every type ({len(ratios)} of "
+        f"{len(ratios)}); the least covered, {least}, at {ratios[least]:.2f}× its real share"
+    )
 
 
 def realism_reading(rf_error: float) -> str:
@@ -257,6 +282,9 @@ def _write_report(adata, outputs: DemoOutputs) -> None:
             f"{stats['rf_error']:.3f}"
         ),
         "what the random-forest error says": realism_reading(stats["rf_error"]),
+        "cell types reached (each generated cell takes its nearest real cell's type)": (
+            coverage_reading(dict(zip(*stats["cell_type_coverage"].values(), strict=True)))
+        ),
         "Fréchet distance on 50 PCs, real vs generated (0: same first two moments)": (
             f"{stats['frechet_distance']:.1f}"
         ),

@@ -7,6 +7,7 @@ densifying it whole, is seeded by ``seed=`` and stays memory-bounded on large in
 from __future__ import annotations
 
 from ._arithmetic import latent_entropy_delta
+from ._coverage import label_coverage
 from ._disentanglement import (
     factorvae_score,
     knn_factor_prediction,
@@ -30,6 +31,7 @@ __all__ = [
     "inception_score",
     "knn_factor_prediction",
     "knn_precision_recall",
+    "label_coverage",
     "largest_gaps",
     "latent_entropy_delta",
     "mean_expression",
