@@ -53,6 +53,27 @@ class GeneratorSnapshots(pl.Callback):
             self.snapshots.append((steps, time.process_time(), state))
 
 
+def noise_share(generator, codes: np.ndarray, seed: int) -> dict[str, float]:
+    """How much of the spread of the generator's expected profiles comes from its noise.
+
+    Two noise draws per code: half the mean squared difference of the two profiles is the
+    variance due to the noise, the variance over cells of the first the total (mean over
+    genes), as in ``noise_share = noise / total``.
+    """
+    code = torch.as_tensor(codes, dtype=torch.float32)
+    draws = torch.Generator().manual_seed(seed)
+    was_training = generator.training
+    generator.eval()
+    with torch.no_grad():
+        first, second = (
+            generator(code, torch.randn(len(code), generator.n_noise, generator=draws)).numpy()
+            for _ in range(2)
+        )
+    generator.train(was_training)
+    noise, total = float(((first - second) ** 2).mean() / 2), float(first.var(0).mean())
+    return {"profile_variance": total, "noise_variance": noise, "noise_share": noise / total}
+
+
 def _train_tcvae(train: AnnData, args) -> mg.TCVAE:
     scvi.settings.seed = args.seed
     mg.TCVAE.setup_anndata(train, layer="counts")
@@ -156,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
             dispersion = model.module.dispersion
             if dispersion is not None:
                 row["dispersion_median"] = float(dispersion.median())
+            if codes is not None:
+                row |= noise_share(generator, codes, args.seed)
             row |= bg.score(real, np.asarray(cells.X), args.seed)
             rows.append(row)
             print(json.dumps(row), flush=True)

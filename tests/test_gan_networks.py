@@ -286,3 +286,21 @@ def test_state_saved_without_the_average_loads_with_the_live_weights():
     ):
         torch.testing.assert_close(a, b)
     assert int(restored.average_steps) == 0
+
+
+def test_default_critic_is_narrow_with_dropout_and_paper_networks_restore_the_papers():
+    from michigan.module import CRITIC_DROPOUT_RATE, PAPER_NETWORKS, GANModule
+
+    def layers(module):
+        body = list(module.critic.body)
+        widths = [layer.out_features for layer in body if isinstance(layer, torch.nn.Linear)]
+        dropouts = [layer.p for layer in body if isinstance(layer, torch.nn.Dropout)]
+        return widths, dropouts
+
+    assert layers(GANModule(n_genes=20, n_code=3, n_noise=4)) == (
+        [256, 128],
+        [CRITIC_DROPOUT_RATE] * 2,
+    )
+    paper = GANModule(n_genes=20, n_code=3, n_noise=4, **PAPER_NETWORKS)
+    widths, dropouts = layers(paper)
+    assert widths == [1024, 512] and not any(dropouts)

@@ -28,6 +28,7 @@ def _module(**kwargs) -> GANModule:
         "generator_normalization": "none",
         "critic_normalization": "none",
         "dropout_rate": 0.0,
+        "critic_dropout_rate": 0.0,
         "output_activation": None,
     }
     return GANModule(**{**settings, **kwargs})

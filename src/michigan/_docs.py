@@ -38,7 +38,8 @@ labels_key
     ``gan_layer`` (``None``), a layer with processed expression to learn as it is instead of
     the log-normalised registered counts; ``log_normalize`` (``gan_layer is None``);
     ``target_sum`` (1e4), the total per cell before ``log1p``; ``generator_hidden`` (the
-    paper's ``(256, 512, 1024)``) and ``critic_hidden`` (``(1024, 512)``), hidden widths;
+    paper's ``(256, 512, 1024)``) and ``critic_hidden`` (``(256, 128)``; the paper's
+    ``(1024, 512)``), hidden widths;
     ``n_features`` (10), the width ``h`` of the critic's features; ``critic_normalization``
     (``"layer"``; ``"none"``, or the paper's ``"batch"``, which breaks the per-sample
     gradient penalty); ``output_head`` (``"counts"`` for counts: the generator gives each
@@ -50,8 +51,8 @@ labels_key
     data with negative values); ``generator_normalization`` (``"layer"``; the
     paper's ``"batch"``); ``dropout_rate`` (0; the paper's 0.2) of the generator's hidden
     layers; and the further options of :class:`~michigan.module.GANModule`
-    (``critic_dropout_rate``, ``negative_slope``). The paper's generator is
-    ``**michigan.module.PAPER_NETWORKS``.""",
+    (``critic_dropout_rate``, 0.3, none in the paper; ``negative_slope``). The paper's
+    networks are ``**michigan.module.PAPER_NETWORKS``.""",
     "gan_train_params": """\
 max_epochs
     GAN epochs (passes of the critic over the cells). The paper trained 1000, on a GPU

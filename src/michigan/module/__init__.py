@@ -1,11 +1,13 @@
 from ._count_head import COUNT_HEAD_LIKELIHOODS, CountHead, CountHeadLikelihood
 from ._gan import CODE_SOURCES, GAN_KEYS, PAPER_NETWORKS, CodeSource, CriticLoss, GANModule
 from ._gan_networks import (
+    CRITIC_DROPOUT_RATE,
     CRITIC_HIDDEN,
     GENERATOR_HIDDEN,
     N_FEATURES,
     OUTPUT_ACTIVATIONS,
     OUTPUT_HEADS,
+    PAPER_CRITIC_HIDDEN,
     PROJECTIONS,
     ExpressionHead,
     Generator,
@@ -30,6 +32,7 @@ __all__ = [
     "CODE_SOURCES",
     "COUNT_HEAD_LIKELIHOODS",
     "COUNT_LIKELIHOODS",
+    "CRITIC_DROPOUT_RATE",
     "CRITIC_HIDDEN",
     "GAN_KEYS",
     "GENERATOR_HIDDEN",
@@ -39,6 +42,7 @@ __all__ = [
     "N_FEATURES",
     "OUTPUT_ACTIVATIONS",
     "OUTPUT_HEADS",
+    "PAPER_CRITIC_HIDDEN",
     "PAPER_NETWORKS",
     "PROJECTIONS",
     "TC_ESTIMATORS",

@@ -14,9 +14,11 @@ from torch import nn
 from .._normalize import TARGET_SUM, log_normalize
 from ._count_head import COUNT_HEAD_LIKELIHOODS, CountHead, CountHeadLikelihood
 from ._gan_networks import (
+    CRITIC_DROPOUT_RATE,
     CRITIC_HIDDEN,
     GENERATOR_HIDDEN,
     OUTPUT_HEADS,
+    PAPER_CRITIC_HIDDEN,
     ExpressionHead,
     Generator,
     LibrarySizeHead,
@@ -28,10 +30,13 @@ from ._gan_networks import (
 )
 from ._mlp import Normalization
 
-#: Network options of the paper's generator (``MichiGAN(adata, **PAPER_NETWORKS)``): batch
-#: norm and dropout 0.2 on its hidden layers, a ReLU output without the library-size head.
+#: Network options of the paper (``MichiGAN(adata, **PAPER_NETWORKS)``): the generator with
+#: batch norm and dropout 0.2 on its hidden layers and a ReLU output, the critic's widths
+#: ``(1024, 512)`` without dropout.
 PAPER_NETWORKS = MappingProxyType(
     {
+        "critic_hidden": PAPER_CRITIC_HIDDEN,
+        "critic_dropout_rate": 0.0,
         "generator_normalization": "batch",
         "dropout_rate": 0.2,
         "output_head": "expression",
@@ -126,7 +131,8 @@ class GANModule(nn.Module):
     dropout_rate
         Dropout of the generator's hidden layers (0; 0.2 in the paper).
     critic_dropout_rate
-        Dropout of the critic's hidden layers.
+        Dropout of the critic's hidden layers (:data:`~michigan.module.CRITIC_DROPOUT_RATE`,
+        0.3; none in the paper).
     critic_normalization
         ``"layer"`` (default), ``"none"`` (the measured reference configuration's), or
         the paper's ``"batch"`` (with a warning: it breaks the per-sample gradient penalty).
@@ -178,7 +184,7 @@ class GANModule(nn.Module):
         critic_normalization: Normalization = "layer",
         generator_normalization: Normalization = "layer",
         dropout_rate: float = 0.0,
-        critic_dropout_rate: float = 0.0,
+        critic_dropout_rate: float = CRITIC_DROPOUT_RATE,
         negative_slope: float = 0.2,
         output_head: OutputHead | None = None,
         output_activation: OutputActivation = "relu",

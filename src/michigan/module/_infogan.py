@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ._gan import GAN_KEYS, CriticLoss, GANModule
-from ._gan_networks import CRITIC_HIDDEN, ProjectionCritic, gradient_penalty
+from ._gan_networks import CRITIC_DROPOUT_RATE, CRITIC_HIDDEN, ProjectionCritic, gradient_penalty
 
 
 class InfoCritic(ProjectionCritic):
@@ -89,7 +89,7 @@ class InfoGANModule(GANModule):
         critic_hidden: Sequence[int] = CRITIC_HIDDEN,
         n_features: int | None = None,
         critic_normalization: str = "layer",
-        critic_dropout_rate: float = 0.0,
+        critic_dropout_rate: float = CRITIC_DROPOUT_RATE,
         negative_slope: float = 0.2,
         **kwargs,
     ):
