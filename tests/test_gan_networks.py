@@ -304,3 +304,14 @@ def test_default_critic_is_narrow_with_dropout_and_paper_networks_restore_the_pa
     paper = GANModule(n_genes=20, n_code=3, n_noise=4, **PAPER_NETWORKS)
     widths, dropouts = layers(paper)
     assert widths == [1024, 512] and not any(dropouts)
+
+
+def test_weights_of_a_critic_with_other_widths_are_refused_with_the_fix():
+    from michigan.module import GANModule
+
+    wide = GANModule(n_genes=20, n_code=3, n_noise=4, critic_hidden=(1024, 512))
+    with pytest.raises(ValueError, match=r"critic_hidden=\(1024, 512\)"):
+        GANModule(n_genes=20, n_code=3, n_noise=4).load_state_dict(wide.state_dict())
+    same = GANModule(n_genes=20, n_code=3, n_noise=4, critic_hidden=(1024, 512))
+    same.load_state_dict(wide.state_dict())
+    torch.testing.assert_close(same.critic.body[0].weight, wide.critic.body[0].weight)

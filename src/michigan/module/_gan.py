@@ -379,7 +379,27 @@ class GANModule(nn.Module):
                 if key.startswith("generator."):
                     state_dict["generator_average." + key.removeprefix("generator.")] = value
             state_dict.setdefault("average_steps", torch.zeros((), dtype=torch.long))
+        self._check_critic_widths(state_dict)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def _check_critic_widths(self, state_dict: Mapping) -> None:
+        """A clear error for weights of a critic with other widths (an earlier default)."""
+        own = {
+            k: v.shape for k, v in self.critic.body.state_dict().items() if k.endswith("weight")
+        }
+        saved = {
+            k.removeprefix("critic.body."): v.shape
+            for k, v in state_dict.items()
+            if k.startswith("critic.body.") and k.endswith("weight")
+        }
+        if saved and saved != own:
+            raise ValueError(
+                "the saved critic has other hidden widths than this model's critic_hidden "
+                f"(its default changed from {PAPER_CRITIC_HIDDEN} to {CRITIC_HIDDEN} during "
+                "development): retrain, or build the model with critic_hidden=(1024, 512) and "
+                "critic_dropout_rate=0.0 and load the saved weights into it with "
+                "model.module.load_state_dict(torch.load(path)['model_state_dict'])"
+            )
 
     def critic_loss(
         self,
