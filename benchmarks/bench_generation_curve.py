@@ -165,6 +165,12 @@ def main(argv: list[str] | None = None) -> None:
                 callbacks=[snapshots],
                 **args.train_kwargs,
             )
+        if "frechet_distance" in model.history:  # the realism monitor's own evaluations
+            monitored = model.history["frechet_distance"].dropna()
+            print(
+                f"{name} monitor: "
+                + json.dumps([round(float(v), 2) for v in monitored.iloc[:, 0]])
+            )
         codes = model.get_latent_representation()[source_cells] if name == "MichiGAN" else None
         generator = model.module.sampling_generator
         for steps, cpu, state in snapshots.snapshots:
