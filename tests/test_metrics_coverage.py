@@ -50,8 +50,8 @@ def test_labels_from_an_obs_key_match_labels_given_directly():
 @pytest.mark.parametrize(
     ("labels", "message"),
     [
-        ("type", "needs the real cells as an AnnData"),
-        (["a"] * 5, "got 5 labels for 180 real cells"),
+        ("type", "is an .obs key, which needs an AnnData"),
+        (["a"] * 5, "labels has 5 entries but there are 180 real cells"),
         (["a"] * 179 + [None], "missing values"),
     ],
 )
@@ -64,5 +64,5 @@ def test_bad_labels_are_named(labels, message):
 def test_an_absent_obs_key_lists_the_columns():
     real, labels = _groups(20, seed=6)
     adata = ad.AnnData(real, obs=pd.DataFrame({"type": labels}, index=[str(i) for i in range(60)]))
-    with pytest.raises(ValueError, match=r"not a column of \.obs"):
+    with pytest.raises(ValueError, match=r"not a column of the real AnnData's \.obs"):
         label_coverage(adata, real, "cell_type", n_pcs=4)

@@ -4,36 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 from anndata import AnnData
 from sklearn.neighbors import NearestNeighbors
 
 from .._docs import insert_docs
-from ._utils import fit_pca, matched_expression
+from ._utils import fit_pca, matched_expression, resolve_real_labels
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
-
-
-def _real_labels(real: AnnData | ArrayLike, labels: str | ArrayLike, n_real: int) -> pd.Series:
-    if isinstance(labels, str):
-        if not isinstance(real, AnnData):
-            raise ValueError(
-                f"labels={labels!r} is an .obs key, which needs the real cells as an AnnData; "
-                "with arrays pass the labels themselves"
-            )
-        if labels not in real.obs:
-            raise ValueError(
-                f"labels {labels!r} is not a column of .obs (columns: {list(real.obs.columns)})"
-            )
-        labels = real.obs[labels].to_numpy()
-    values = pd.Series(np.asarray(labels, dtype=object).ravel())
-    if len(values) != n_real:
-        raise ValueError(f"got {len(values)} labels for {n_real} real cells; pass one per cell")
-    if values.isna().any():
-        raise ValueError("the labels contain missing values; label every real cell")
-    return values
 
 
 @insert_docs
@@ -81,7 +60,7 @@ def label_coverage(
     {'b': 0.0, 'a': 2.0}
     """
     real_matrix, gen_matrix = matched_expression(real, generated, layer)
-    real_labels = _real_labels(real, labels, real_matrix.shape[0])
+    real_labels = resolve_real_labels(real, labels, real_matrix.shape[0])
     pca = fit_pca(real_matrix, n_pcs, seed)
     neighbours = NearestNeighbors(n_neighbors=1).fit(pca.transform(real_matrix))
     nearest = neighbours.kneighbors(pca.transform(gen_matrix), return_distance=False)[:, 0]

@@ -18,6 +18,7 @@ from ._utils import (
     fit_pca,
     matched_expression,
     principal_components,
+    resolve_real_labels,
     subsample_index,
     take_rows,
 )
@@ -187,26 +188,7 @@ def inception_score(
     if n_splits < 1:
         raise ValueError(f"n_splits must be at least 1, got {n_splits}")
     real_matrix, gen_matrix = matched_expression(real, generated, layer)
-    if isinstance(labels, str):
-        if not isinstance(real, AnnData):
-            raise ValueError(
-                f"labels={labels!r} is an .obs key, which needs an AnnData; "
-                "with arrays pass the cell types themselves"
-            )
-        if labels not in real.obs.columns:
-            raise ValueError(
-                f"labels {labels!r} is not a column of the real AnnData's .obs "
-                f"(columns: {list(real.obs.columns)})"
-            )
-        labels = real.obs[labels]
-    cell_types = pd.Series(np.asarray(labels).ravel())
-    if cell_types.size != real_matrix.shape[0]:
-        raise ValueError(
-            f"labels has {cell_types.size} entries but there are {real_matrix.shape[0]} real "
-            "cells; pass one cell type per real cell"
-        )
-    if cell_types.isna().any():
-        raise ValueError("labels has missing values; drop those real cells first")
+    cell_types = resolve_real_labels(real, labels, real_matrix.shape[0])
     rng = as_rng(seed)
     real_rows = subsample_index(real_matrix.shape[0], n_cells, rng)
     train_types = cell_types.to_numpy()[real_rows]

@@ -129,6 +129,33 @@ def resolve_factors(
     return frame
 
 
+def resolve_real_labels(
+    real: AnnData | ArrayLike, labels: str | ArrayLike, n_real: int
+) -> pd.Series:
+    """One label per real cell (cell type, cluster), from an array or an ``.obs`` key."""
+    if isinstance(labels, str):
+        if not isinstance(real, AnnData):
+            raise ValueError(
+                f"labels={labels!r} is an .obs key, which needs an AnnData; "
+                "with arrays pass the labels themselves"
+            )
+        if labels not in real.obs.columns:
+            raise ValueError(
+                f"labels {labels!r} is not a column of the real AnnData's .obs "
+                f"(columns: {list(real.obs.columns)})"
+            )
+        labels = real.obs[labels]
+    values = pd.Series(np.asarray(labels).ravel())
+    if values.size != n_real:
+        raise ValueError(
+            f"labels has {values.size} entries but there are {n_real} real cells; pass one "
+            "label per real cell"
+        )
+    if values.isna().any():
+        raise ValueError("labels has missing values; drop those real cells first")
+    return values
+
+
 def resolve_posterior_var(
     data: AnnData | ArrayLike, posterior_var: str | ArrayLike, shape: tuple[int, int]
 ) -> np.ndarray:
