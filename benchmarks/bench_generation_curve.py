@@ -147,10 +147,8 @@ def main(argv: list[str] | None = None) -> None:
         scvi.settings.seed = args.seed
         cls = mg.MichiGAN if name == "MichiGAN" else mg.WGANGP
         cls.setup_anndata(train, layer="counts")
-        if name == "MichiGAN":
-            model = cls(train, representation=tcvae, **args.model_kwargs)
-        else:
-            model = cls(train, **args.model_kwargs)
+        representation = {"representation": tcvae} if name == "MichiGAN" else {}
+        model = cls(train, **representation, **args.model_kwargs)
         _start_count_head(model, tcvae, counts, args)
         snapshots = GeneratorSnapshots(args.every)
         start = time.process_time()

@@ -283,7 +283,15 @@ def _write_report(adata, outputs: DemoOutputs) -> None:
         ),
         "what the random-forest error says": realism_reading(stats["rf_error"]),
         "cell types reached (each generated cell takes its nearest real cell's type)": (
-            coverage_reading(dict(zip(*stats["cell_type_coverage"].values(), strict=True)))
+            coverage_reading(
+                dict(
+                    zip(
+                        stats["cell_type_coverage"]["cell_type"],
+                        stats["cell_type_coverage"]["ratio"],
+                        strict=True,
+                    )
+                )
+            )
         ),
         "Fréchet distance on 50 PCs, real vs generated (0: same first two moments)": (
             f"{stats['frechet_distance']:.1f}"

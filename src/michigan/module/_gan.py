@@ -396,8 +396,9 @@ class GANModule(nn.Module):
             raise ValueError(
                 "the saved critic has other hidden widths than this model's critic_hidden "
                 f"(its default changed from {PAPER_CRITIC_HIDDEN} to {CRITIC_HIDDEN} during "
-                "development): retrain, or build the model with critic_hidden=(1024, 512) and "
-                "critic_dropout_rate=0.0 and load the saved weights into it with "
+                "development): retrain, or build the model with "
+                f"critic_hidden={PAPER_CRITIC_HIDDEN} and critic_dropout_rate=0.0 and load the "
+                "saved weights into it with "
                 "model.module.load_state_dict(torch.load(path)['model_state_dict'])"
             )
 
