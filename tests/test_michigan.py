@@ -201,6 +201,27 @@ def test_generated_counts_are_integers_with_libraries_drawn_from_the_data(traine
     np.testing.assert_array_equal(without.X, cells.X)
 
 
+def test_cells_from_codes_take_the_library_sizes_of_cells_with_nearby_codes():
+    adata = _counts(n_cells=80)
+    deep = adata.obs["group"].to_numpy() == "1"
+    adata.layers["counts"][deep] *= 20  # the deep group holds 20 times the counts
+    adata.obsm["X_code"] = np.where(deep[:, None], 5.0, -5.0).astype(
+        np.float32
+    ) + np.random.default_rng(0).normal(0, 0.1, (80, 2)).astype(np.float32)
+    mg.MichiGAN.setup_anndata(adata, layer="counts")
+    model = mg.MichiGAN(adata, representation="X_code", **TINY)
+    model.train(max_steps=1, batch_size=16, monitor=False, **QUIET)
+    libraries = np.rint(np.asarray(adata.layers["counts"].sum(1)).ravel()).astype(int)
+    for group in (deep, ~deep):
+        cells = model.generate(codes=adata.obsm["X_code"][group], n_samples=3, seed=0, counts=True)
+        assert set(cells.obs["library_size"]) <= set(libraries[group])
+        assert cells.obs["library_size"].nunique() > 1  # one of several neighbours, drawn
+    assert "nearest each code" in cells.uns["michigan"]["counts"]
+    sampled = model.generate(n_samples=200, seed=1)  # codes of training cells, drawn
+    source = adata.obs_names.get_indexer(sampled.obs["source_cell"])
+    assert set(sampled.obs["library_size"][deep[source]]) <= set(libraries[deep])
+
+
 def test_training_library_sizes_are_summed_once_and_again_for_a_replaced_layer(
     trained, monkeypatch
 ):

@@ -229,9 +229,11 @@ class GenerationMixin:
             Cells generated at a time.
         counts
             Also return integer counts in ``.layers["counts"]``; such cells go through
-            ``sc.pp.normalize_total`` and ``sc.pp.log1p`` like real ones. Each cell draws a
-            library size from those of the training cells (their registered counts), or,
-            with ``adata``, has its own cell's (in ``.obs["library_size"]``). A generator
+            ``sc.pp.normalize_total`` and ``sc.pp.log1p`` like real ones. Each cell has a
+            library size (in ``.obs["library_size"]``): with ``adata`` its own cell's; from
+            codes, for a model whose codes describe cells (MichiGAN), that of one of the
+            training cells nearest its code; otherwise one drawn from the training cells'
+            (their registered counts). A generator
             with the count head (``output_head="counts"``, the default on counts) draws
             every cell's counts at that library from its likelihood anyway, and ``.X``
             holds them log-normalised: the counts are those. Other heads draw them from a
@@ -305,11 +307,11 @@ class GenerationMixin:
         uns = {"seed": seed, **self._generation_uns()}
         # a twin is drawn at its own cell's library, as the generator was trained
         own = None if adata is None else self._own_library_sizes(adata)
-        library, counts_rng = self._drawn_libraries(n_cells, seed, counts, own)
+        library, counts_rng = self._drawn_libraries(n_cells, seed, counts, own, codes)
         if library is not None:
             obs["library_size"] = library
         if counts:
-            whose = "drawn from the training cells'" if adata is None else "each source cell's own"
+            whose = "each source cell's own" if adata is not None else self._library_source()
             uns["counts"] = f"{self._count_draw_description()}; library sizes {whose}"
         blocks = self._cell_blocks(
             codes, n_cells, seed, batch_size, library, counts_rng, keep_counts=counts
@@ -335,17 +337,25 @@ class GenerationMixin:
         return cells
 
     def _drawn_libraries(
-        self, n_cells: int, seed: int, counts: bool = False, library: np.ndarray | None = None
+        self,
+        n_cells: int,
+        seed: int,
+        counts: bool = False,
+        library: np.ndarray | None = None,
+        codes: np.ndarray | None = None,
     ) -> tuple[np.ndarray | None, np.random.Generator | None]:
         """Library sizes of the cells to generate, and the generator of their count draws.
 
         ``library`` (one total count per cell, e.g. each source cell's own) when given, else
-        sizes drawn from the training cells'. Only when counts are asked for or the generator
-        draws counts anyway; else ``None, None``.
+        sizes that go with ``codes`` (:meth:`_libraries_for_codes`), else sizes drawn from the
+        training cells'. Only when counts are asked for or the generator draws counts anyway;
+        else ``None, None``.
         """
         if not (counts or self.module.draws_counts):
             return None, None
         counts_rng = np.random.default_rng([seed, 1])
+        if library is None and codes is not None:
+            library = self._libraries_for_codes(codes, counts_rng)
         if library is None:
             library = draw_library_sizes(self._training_library_sizes(), n_cells, counts_rng)
             return library, counts_rng
@@ -356,6 +366,16 @@ class GenerationMixin:
                 f"got shape {library.shape}"
             )
         return library, counts_rng
+
+    def _libraries_for_codes(
+        self, codes: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        """Hook: a library size for each code (``None``: drawn from the training cells')."""
+        return None
+
+    def _library_source(self) -> str:
+        """Hook: where the library sizes of cells generated from codes come from, in words."""
+        return "drawn from the training cells'"
 
     def _count_draw_description(self) -> str:
         """How the counts of generated cells are drawn (for ``.uns["michigan"]["counts"]``)."""
@@ -415,7 +435,7 @@ class GenerationMixin:
         A generator that draws counts draws each cell at ``library`` (one total count per
         cell), by default at library sizes drawn from the training cells'.
         """
-        library, counts_rng = self._drawn_libraries(n_cells, seed, library=library)
+        library, counts_rng = self._drawn_libraries(n_cells, seed, library=library, codes=codes)
         blocks = self._cell_blocks(codes, n_cells, seed, batch_size, library, counts_rng)
         return _stacked(blocks, n_cells, self.module.n_genes)["X"]
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from anndata import AnnData
+from sklearn.neighbors import NearestNeighbors
 
 from .._docs import insert_docs
 from .._validation import check_choice, check_positive_int
@@ -23,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 #: Sub-folder of a saved MichiGAN that holds its β-TCVAE.
 TCVAE_DIR = "tcvae"
+#: Training cells nearest a code in code space whose library sizes a generated cell draws from.
+LIBRARY_NEIGHBOURS = 10
 #: Trainer arguments that belong to the GAN stage only (not passed to the β-TCVAE).
 _GAN_ONLY_TRAINER_KWARGS = ("callbacks", "ckpt_path", "max_steps")
 
@@ -135,6 +138,7 @@ class MichiGAN(LatentArithmeticMixin, TraversalMixin, GANModelBase):
         self.tcvae: TCVAE | None = representation if isinstance(representation, TCVAE) else None
         self.codes_: np.ndarray | None = None
         self.code_scales_: np.ndarray | None = None
+        self._code_neighbours: tuple[np.ndarray, NearestNeighbors] | None = None
         source = f"adata.obsm[{self.representation_key!r}]" if self.tcvae is None else "β-TCVAE"
         self._model_summary_string = (
             f"MichiGAN on {source} codes ({n_code} dimensions, code_source={code_source!r}), "
@@ -287,6 +291,28 @@ class MichiGAN(LatentArithmeticMixin, TraversalMixin, GANModelBase):
         if self.codes_ is None:
             self.codes_, self.code_scales_ = self._compute_training_codes()
         return self.codes_, self.code_scales_
+
+    def _libraries_for_codes(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The library size of one of the ``LIBRARY_NEIGHBOURS`` training cells nearest each code.
+
+        A code describes a cell's state, and depth goes with state (a monocyte holds more
+        counts than a T cell): a library drawn regardless of the code would give a monocyte's
+        profile a T cell's depth, and so its zeros. The neighbours are found among the
+        training cells' codes (posterior means), one picked at random per code.
+        """
+        training_codes = self._training_codes()[0]
+        cached = self._code_neighbours
+        if cached is None or cached[0] is not training_codes:
+            search = NearestNeighbors(n_neighbors=min(LIBRARY_NEIGHBOURS, len(training_codes)))
+            cached = self._code_neighbours = (training_codes, search.fit(training_codes))
+        search = cached[1]
+        neighbours = search.kneighbors(np.asarray(codes, dtype=np.float32), return_distance=False)
+        pick = rng.integers(search.n_neighbors, size=len(codes))
+        picked = neighbours[np.arange(len(codes)), pick]
+        return self._training_library_sizes()[picked]
+
+    def _library_source(self) -> str:
+        return f"those of one of the {LIBRARY_NEIGHBOURS} training cells nearest each code"
 
     def _draw(self, mean: np.ndarray, scale: np.ndarray | None, rng) -> np.ndarray:
         if self.module.code_source != "sample" or scale is None:
