@@ -65,7 +65,7 @@ def run_demo(
     progress_bar: bool = True,
     max_epochs_gan: int | None = None,
     gan: bool = True,
-    max_steps_gan: int = 400,
+    max_steps_gan: int = 1200,
 ) -> DemoOutputs:
     """Train MichiGAN on scanpy's ``pbmc68k_reduced`` and write its results.
 
