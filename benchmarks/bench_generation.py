@@ -27,6 +27,7 @@ writes ``generation.csv``, ``generation.md`` and ``generation_quality_vs_time.pn
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
 from pathlib import Path
@@ -128,7 +129,7 @@ def run_methods(train: AnnData, n_eval: int, args, seed: int) -> dict[str, tuple
     start = _clocks()
     scvi.settings.seed = seed
     mg.WGANGP.setup_anndata(train, layer="counts")
-    wgan = mg.WGANGP(train)
+    wgan = mg.WGANGP(train, **args.gan_kwargs)
     _quiet(wgan, **gan_budget, accelerator="cpu")
     cells = wgan.generate(n_samples=n_eval, seed=seed)
     results["WGAN-GP"] = (np.asarray(cells.X), _clocks() - start)
@@ -136,7 +137,7 @@ def run_methods(train: AnnData, n_eval: int, args, seed: int) -> dict[str, tuple
     start = _clocks()
     scvi.settings.seed = seed
     mg.MichiGAN.setup_anndata(train, layer="counts")
-    michigan = mg.MichiGAN(train, representation=tcvae)
+    michigan = mg.MichiGAN(train, representation=tcvae, **args.gan_kwargs)
     _quiet(michigan, **gan_budget, accelerator="cpu")
     codes = michigan.get_latent_representation()[data.source_cells]
     cells = michigan.generate(codes=codes, seed=seed)
@@ -291,6 +292,12 @@ def main(argv: list[str] | None = None) -> None:
         help="generator steps per GAN instead of --gan-minutes (for a busy machine)",
     )
     parser.add_argument("--tcvae-epochs", type=int, default=100)
+    parser.add_argument(
+        "--gan-kwargs",
+        type=json.loads,
+        default={},
+        help="JSON of network options for both GANs, e.g. the paper's critic",
+    )
     parser.add_argument("--beta", type=float, default=10.0, help="β-TCVAE's TC weight")
     parser.add_argument("--train-on", choices=("all", "half"), default="all")
     parser.add_argument("--data-dir", type=Path, default=SHARED_DATA)
