@@ -205,9 +205,8 @@ def test_cells_from_codes_take_the_library_sizes_of_cells_with_nearby_codes():
     adata = _counts(n_cells=80)
     deep = adata.obs["group"].to_numpy() == "1"
     adata.layers["counts"][deep] *= 20  # the deep group holds 20 times the counts
-    adata.obsm["X_code"] = np.where(deep[:, None], 5.0, -5.0).astype(
-        np.float32
-    ) + np.random.default_rng(0).normal(0, 0.1, (80, 2)).astype(np.float32)
+    jitter = np.random.default_rng(0).normal(0, 0.1, (80, 2))
+    adata.obsm["X_code"] = (np.where(deep[:, None], 5.0, -5.0) + jitter).astype(np.float32)
     mg.MichiGAN.setup_anndata(adata, layer="counts")
     model = mg.MichiGAN(adata, representation="X_code", **TINY)
     model.train(max_steps=1, batch_size=16, monitor=False, **QUIET)

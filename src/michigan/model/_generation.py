@@ -433,7 +433,7 @@ class GenerationMixin:
         """Generated cells for codes (or ``n_cells`` unconditional cells), noise from ``seed``.
 
         A generator that draws counts draws each cell at ``library`` (one total count per
-        cell), by default at library sizes drawn from the training cells'.
+        cell), by default at library sizes that go with the codes (:meth:`_drawn_libraries`).
         """
         library, counts_rng = self._drawn_libraries(n_cells, seed, library=library, codes=codes)
         blocks = self._cell_blocks(codes, n_cells, seed, batch_size, library, counts_rng)
