@@ -6,9 +6,10 @@ every ``--every`` steps, and afterwards scores every copy with the metrics and t
 ``bench_generation.py`` (reference half, equal cells a side). The realism monitor's choice of
 the best generator is not applied to the copies: the curve shows the raw course of training.
 
-``--theta-init tcvae`` starts the count head's per-gene dispersion at the β-TCVAE's, and
-``--bias-init mean`` its profile at the data's mean gene shares (two starts that were tried
-and did not help; see docs/generation_benchmark.md).
+``--theta-init`` picks the count head's start: the package's (``neighbours``, the noise of
+cells around their neighbours), ``tcvae`` (the β-TCVAE's per-gene dispersion) or a number (that
+value for every gene; ``10`` was the package's start before ``neighbours``); ``--bias-init
+mean`` starts its profile at the data's mean gene shares (see docs/generation_benchmark.md).
 
 Examples
 --------
@@ -101,6 +102,13 @@ def _start_count_head(model, tcvae, counts: np.ndarray, args) -> None:
         head.log_dispersion.requires_grad_(False)
 
 
+def _count_dispersion(theta_init: str) -> dict:
+    """The model's ``count_dispersion``: its own start, or a fixed one that training keeps."""
+    if theta_init == "neighbours":
+        return {}
+    return {"count_dispersion": 10.0 if theta_init == "tcvae" else float(theta_init)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", choices=bg.DATASETS)
@@ -109,7 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", nargs="+", default=["MichiGAN", "WGAN-GP"])
     parser.add_argument("--tcvae-epochs", type=int, default=100)
-    parser.add_argument("--theta-init", choices=("none", "tcvae"), default="none")
+    parser.add_argument(
+        "--theta-init",
+        default="neighbours",
+        help="the count head's start θ: 'neighbours' (the package's), 'tcvae' or a number",
+    )
     parser.add_argument("--bias-init", choices=("none", "mean"), default="none")
     parser.add_argument(
         "--fixed-dispersion", action="store_true", help="keep the count head's θ at its start"
@@ -120,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--train-kwargs", type=json.loads, default={}, help="JSON of extra train() arguments"
     )
+    parser.add_argument("--n-cells", type=int, default=None, help="a random subset of cells")
     parser.add_argument("--tag", default="", help="suffix of the CSV's name")
     parser.add_argument("--data-dir", type=Path, default=bg.SHARED_DATA)
     parser.add_argument("--out", type=Path, default=Path("generation_curves"))
@@ -130,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     if adata is None:
         return
     rng = np.random.default_rng(args.seed)
+    if args.n_cells is not None and args.n_cells < adata.n_obs:
+        adata = adata[np.sort(rng.choice(adata.n_obs, args.n_cells, replace=False))].copy()
     order = rng.permutation(adata.n_obs)
     reference, other = order[: adata.n_obs // 2], order[adata.n_obs // 2 :]
     n_eval = min(len(reference), len(other))
@@ -148,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         cls = mg.MichiGAN if name == "MichiGAN" else mg.WGANGP
         cls.setup_anndata(train, layer="counts")
         representation = {"representation": tcvae} if name == "MichiGAN" else {}
-        model = cls(train, **representation, **args.model_kwargs)
+        dispersion = _count_dispersion(args.theta_init)
+        model = cls(train, **representation, **dispersion, **args.model_kwargs)
         _start_count_head(model, tcvae, counts, args)
         snapshots = GeneratorSnapshots(args.every)
         start = time.process_time()

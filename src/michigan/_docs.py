@@ -45,10 +45,13 @@ labels_key
     gradient penalty); ``output_head`` (``"counts"`` for counts: the generator gives each
     cell's expected profile and its counts are drawn at a real cell's library size from
     ``count_likelihood``, ``"nb"`` with a learned per-gene dispersion or ``"poisson"``, then
-    log-normalised as real cells are; ``"library_size"``, the earlier head for counts: a
-    ReLU profile scaled to the library ``target_sum``; ``"expression"`` for a processed
-    ``gan_layer``, with ``output_activation``: ``"relu"``, ``"softplus"``, or ``None`` for
-    data with negative values); ``generator_normalization`` (``"layer"``; the
+    log-normalised as real cells are; ``count_dispersion``, where the negative binomial's
+    dispersion starts: ``"neighbours"``, each gene's noise around the pooled profile of a
+    cell's 15 nearest cells in code space (principal axes for the unconditional GANs), set
+    when training starts, or a number for every gene); ``"library_size"``, the earlier head
+    for counts: a ReLU profile scaled to the library ``target_sum``; ``"expression"`` for a
+    processed ``gan_layer``, with ``output_activation``: ``"relu"``, ``"softplus"``, or
+    ``None`` for data with negative values); ``generator_normalization`` (``"layer"``; the
     paper's ``"batch"``); ``dropout_rate`` (0; the paper's 0.2) of the generator's hidden
     layers; and the further options of :class:`~michigan.module.GANModule`
     (``critic_dropout_rate``, 0.3, none in the paper; ``negative_slope``). The paper's

@@ -9,16 +9,20 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import numpy as np
+import torch
 from anndata import AnnData
+from scipy import sparse
 from scvi import REGISTRY_KEYS
 from scvi.model._utils import use_distributed_sampler
 from scvi.model.base import BaseModelClass
+from sklearn.decomposition import TruncatedSVD
 
 from .._data_size import check_enough_cells
 from .._docs import insert_docs
-from .._normalize import TARGET_SUM
+from .._normalize import TARGET_SUM, log_normalize
 from .._validation import (
     check_choice,
+    check_non_negative,
     check_positive_int,
     get_matrix,
     has_negative_values,
@@ -46,12 +50,21 @@ from ..train import (
     RealismMonitor,
     WGANTrainingPlan,
 )
+from ._count_dispersion import (
+    DISPERSION_MAX_CELLS,
+    DISPERSION_NEIGHBOURS,
+    neighbourhood_dispersion,
+    read_rows,
+)
 from ._fields import ExpressionSetupMixin
 from ._generation import GenerationMixin
 from ._reading import GeneMatchingMixin
 from ._saved import SavedModelMixin
 
 logger = logging.getLogger(__name__)
+
+#: Principal axes of the expression that stand for a cell's state where a model has no codes.
+CELL_STATE_COMPONENTS = 10
 
 
 class GANModelBase(
@@ -98,6 +111,7 @@ class GANModelBase(
         output_head: str | None = None,
         output_activation: str | None = "relu",
         dropout_rate: float = 0.0,
+        count_dispersion: float | str = "neighbours",
         **module_kwargs,
     ) -> GANModule:
         """The model's module from the network options (the models' ``**network_kwargs``).
@@ -111,6 +125,16 @@ class GANModelBase(
             check_choice(output_head, "output_head", OUTPUT_HEADS)
         if not np.isfinite(target_sum) or target_sum <= 0:
             raise ValueError(f"target_sum must be a positive number, got {target_sum}")
+        if count_dispersion != "neighbours":
+            if isinstance(count_dispersion, str):
+                raise ValueError(
+                    f"count_dispersion must be 'neighbours' or a positive number, got "
+                    f"{count_dispersion!r}"
+                )
+            module_kwargs["count_dispersion"] = check_non_negative(
+                count_dispersion, "count_dispersion", strict=True
+            )
+        self._count_dispersion = count_dispersion
         if gan_layer is not None and not isinstance(gan_layer, str):
             raise TypeError(f"gan_layer must be a layer name or None, got {gan_layer!r}")
         if log_normalize is None:
@@ -215,6 +239,8 @@ class GANModelBase(
             },
         )
         self._train_representation(accelerator, devices, trainer_kwargs)
+        if not self.is_trained_ and self._count_dispersion == "neighbours":
+            self._start_count_dispersion()
         extra_tensors = self._extra_tensors()
         if self._gan_layer is not None:
             extra_tensors[GAN_KEYS.EXPRESSION] = get_matrix(self.adata, self._gan_layer)
@@ -251,6 +277,40 @@ class GANModelBase(
 
     def _train_representation(self, accelerator, devices, trainer_kwargs: dict) -> None:
         """Hook: train what the GAN is conditioned on, after the arguments are checked."""
+
+    def _start_count_dispersion(self) -> None:
+        """Start a negative-binomial count head at the data's noise around each cell's state.
+
+        The per-gene dispersion of the counts around the pooled profile of each cell's
+        nearest cells in :meth:`_cell_states` (:func:`neighbourhood_dispersion`), on at most
+        :data:`DISPERSION_MAX_CELLS` cells (a random subset, seed 0). Other heads are left as
+        they are.
+        """
+        if self.module.dispersion is None:
+            return
+        n_cells = self.adata.n_obs
+        cells = np.arange(n_cells)
+        if n_cells > DISPERSION_MAX_CELLS:
+            rng = np.random.default_rng(0)
+            cells = np.sort(rng.choice(n_cells, DISPERSION_MAX_CELLS, replace=False))
+        counts = read_rows(get_matrix(self.adata, self.gan_layer), cells)
+        dispersion = neighbourhood_dispersion(counts, self._cell_states(cells, counts))
+        self.module.start_dispersion(torch.from_numpy(dispersion))
+        logger.info(
+            "The count head starts at the dispersion of cells around their %d nearest "
+            "neighbours: median %.2f over genes.",
+            DISPERSION_NEIGHBOURS,
+            float(np.median(dispersion)),
+        )
+
+    def _cell_states(self, cells: np.ndarray, counts: sparse.csr_matrix) -> np.ndarray:
+        """Hook: coordinates of ``cells``' states (here: principal axes of their expression).
+
+        ``counts`` are those cells' rows of the learned counts.
+        """
+        expression = log_normalize(counts)
+        n_components = max(1, min(CELL_STATE_COMPONENTS, min(expression.shape) - 1))
+        return TruncatedSVD(n_components, random_state=0).fit_transform(expression)
 
     def _extra_tensors(self) -> dict[str, np.ndarray]:
         """Hook: per-cell matrices served with each minibatch, by minibatch key."""

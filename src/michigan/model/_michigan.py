@@ -292,6 +292,10 @@ class MichiGAN(LatentArithmeticMixin, TraversalMixin, GANModelBase):
             self.codes_, self.code_scales_ = self._compute_training_codes()
         return self.codes_, self.code_scales_
 
+    def _cell_states(self, cells: np.ndarray, counts) -> np.ndarray:
+        """The training cells' codes (posterior means): the states the generator is given."""
+        return self._training_codes()[0][cells]
+
     def _libraries_for_codes(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The library size of one of the ``LIBRARY_NEIGHBOURS`` training cells nearest each code.
 

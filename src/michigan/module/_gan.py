@@ -152,6 +152,9 @@ class GANModule(nn.Module):
     count_likelihood
         ``"nb"`` (negative binomial with a per-gene dispersion learned with the generator) or
         ``"poisson"`` (``output_head="counts"`` only).
+    count_dispersion
+        The dispersion every gene's negative binomial starts at (:meth:`start_dispersion`
+        sets one per gene).
 
     Notes
     -----
@@ -189,6 +192,7 @@ class GANModule(nn.Module):
         output_head: OutputHead | None = None,
         output_activation: OutputActivation = "relu",
         count_likelihood: CountHeadLikelihood = "nb",
+        count_dispersion: float = 10.0,
     ):
         super().__init__()
         if code_source not in CODE_SOURCES:
@@ -220,7 +224,9 @@ class GANModule(nn.Module):
         self.count_likelihood = count_likelihood
         last_hidden = tuple(generator_hidden)[-1] if len(generator_hidden) else n_code + n_noise
         heads = {
-            "counts": lambda: CountHead(last_hidden, n_genes, target_sum, count_likelihood),
+            "counts": lambda: CountHead(
+                last_hidden, n_genes, target_sum, count_likelihood, count_dispersion
+            ),
             "library_size": lambda: LibrarySizeHead(last_hidden, n_genes, target_sum),
             "expression": lambda: ExpressionHead(last_hidden, n_genes, output_activation),
         }
@@ -336,6 +342,30 @@ class GANModule(nn.Module):
         """Per-gene dispersion of the sampling generator's negative binomial, else ``None``."""
         head = self.sampling_generator.head
         return head.dispersion if isinstance(head, CountHead) else None
+
+    @torch.no_grad()
+    def start_dispersion(self, dispersion: torch.Tensor) -> None:
+        """Set the per-gene dispersion of both generators' negative binomial (before training).
+
+        Raises
+        ------
+        ValueError
+            Without a negative-binomial count head, or with one value per gene missing.
+        """
+        heads = [self.generator.head, self.generator_average.head]
+        if not isinstance(heads[0], CountHead) or heads[0].likelihood != "nb":
+            raise ValueError(
+                "only a generator with a negative-binomial count head has a dispersion "
+                "(output_head='counts', count_likelihood='nb')"
+            )
+        dispersion = torch.as_tensor(dispersion, dtype=torch.float32)
+        if dispersion.shape != (self.n_genes,) or not bool((dispersion > 0).all()):
+            raise ValueError(
+                f"pass one positive dispersion per gene ({self.n_genes}), got shape "
+                f"{tuple(dispersion.shape)}"
+            )
+        for head in heads:
+            head.log_dispersion.copy_(dispersion.log().to(head.log_dispersion.device))
 
     @torch.no_grad()
     def update_generator_average(self, decay: float) -> float:
