@@ -11,6 +11,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 from michigan.data import TensorDictDataset
 from michigan.module import GAN_KEYS, GANModule
 from michigan.train import RealismMonitor, WGANTrainingPlan
+from michigan.train._realism_monitor import _symmetric_sqrt
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -89,3 +90,54 @@ def test_monitor_rejects_bad_settings():
         RealismMonitor(every_n_steps=0)
     with pytest.raises(ValueError, match="patience"):
         RealismMonitor(patience=0)
+
+
+class _PerfectModule(GANModule):
+    """Generates fresh draws from the very distribution of the toy's real cells."""
+
+    def generate(self, code, noise, library=None):
+        rates = torch.where(code > 0, 20.0, 1.0) * torch.ones(1, self.n_genes // 2)
+        rates = torch.cat([rates, torch.where(code > 0, 1.0, 20.0) * torch.ones_like(rates)], 1)
+        return self.normalize(torch.poisson(rates))
+
+
+def _wide_toy(n_cells: int = 600) -> DataLoader:
+    """The toy's two clusters over 60 genes."""
+    generator = torch.Generator().manual_seed(1)
+    cluster = torch.randint(0, 2, (n_cells,), generator=generator)
+    high, low = [20.0] * 30, [1.0] * 30
+    rates = torch.tensor([high + low, low + high])
+    counts = torch.poisson(rates[cluster], generator=generator)
+    tensors = {"X": counts, GAN_KEYS.CODE_LOC: cluster[:, None].float() * 2 - 1}
+    dataset = TensorDictDataset(tensors, np.arange(n_cells))
+    sampler = BatchSampler(RandomSampler(dataset, generator=generator), 32, drop_last=False)
+    return DataLoader(dataset, sampler=sampler, batch_size=None)
+
+
+def _frechet(real: torch.Tensor, generated: torch.Tensor) -> float:
+    """The Fréchet distance of two sets of component scores."""
+    real_cov, generated_cov = torch.cov(real.T), torch.cov(generated.T)
+    root = _symmetric_sqrt(real_cov)
+    cross = torch.linalg.eigvalsh(root @ generated_cov @ root).clamp_min(0).sqrt().sum()
+    gap = real.mean(0) - generated.mean(0)
+    return float(gap @ gap + torch.trace(real_cov + generated_cov) - 2 * cross)
+
+
+def test_real_cells_are_not_scored_on_components_fitted_to_them():
+    torch.manual_seed(0)
+    module = _PerfectModule(60, 1, 4, generator_hidden=(8,), critic_hidden=(8,))
+    monitor = RealismMonitor(n_cells=600, n_pcs=30)
+    monitor.on_train_start(
+        type("Trainer", (), {"train_dataloader": _wide_toy()})(), WGANTrainingPlan(module)
+    )
+    assert monitor._noise.shape[0] == 300  # half fit the components, half are scored
+    unbiased = monitor.distance(module)
+    # Scored on components fitted to the scored cells themselves, a perfect generator looks
+    # far worse: those components follow the scored cells' own noise.
+    tensors = _wide_toy().dataset.tensors
+    real = module.normalize(tensors["X"][:300]).double()
+    generated = module.generate(tensors[GAN_KEYS.CODE_LOC][:300], None).double()
+    center = real.mean(0)
+    components = torch.linalg.svd(real - center, full_matrices=False)[2][:30].T
+    biased = _frechet((real - center) @ components, (generated - center) @ components)
+    assert unbiased < 0.6 * biased
