@@ -93,6 +93,18 @@ def _quiet(model, **kwargs) -> None:
         model.train(enable_progress_bar=False, enable_model_summary=False, **kwargs)
 
 
+def _report_monitor(name: str, model) -> None:
+    """Print the GAN's generator steps and the realism monitor's choice (to the log)."""
+    monitor = model.realism_monitor_
+    if monitor is not None and monitor.distances:
+        print(
+            f"{name}: {monitor.distances[-1][0]} generator steps; monitor's best "
+            f"{monitor.best_distance:.3g} at step {monitor.best_step} of "
+            f"{[round(value, 2) for _, value in monitor.distances]}",
+            flush=True,
+        )
+
+
 def run_methods(train: AnnData, n_eval: int, args, seed: int) -> dict[str, tuple]:
     """``{method: (generated log-expression, (CPU s, wall s))}``, ``n_eval`` cells each."""
     rng = np.random.default_rng(seed)
@@ -131,6 +143,7 @@ def run_methods(train: AnnData, n_eval: int, args, seed: int) -> dict[str, tuple
     mg.WGANGP.setup_anndata(train, layer="counts")
     wgan = mg.WGANGP(train, **args.gan_kwargs)
     _quiet(wgan, **gan_budget, accelerator="cpu")
+    _report_monitor("WGAN-GP", wgan)
     cells = wgan.generate(n_samples=n_eval, seed=seed)
     results["WGAN-GP"] = (np.asarray(cells.X), _clocks() - start)
 
@@ -139,6 +152,7 @@ def run_methods(train: AnnData, n_eval: int, args, seed: int) -> dict[str, tuple
     mg.MichiGAN.setup_anndata(train, layer="counts")
     michigan = mg.MichiGAN(train, representation=tcvae, **args.gan_kwargs)
     _quiet(michigan, **gan_budget, accelerator="cpu")
+    _report_monitor("MichiGAN", michigan)
     codes = michigan.get_latent_representation()[data.source_cells]
     cells = michigan.generate(codes=codes, seed=seed)
     results["MichiGAN"] = (np.asarray(cells.X), tcvae_time + _clocks() - start)
