@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
+import torch
 from anndata import AnnData
 from scipy import sparse
+
+#: Networks small enough for a GAN test to train in a second.
+TINY_GAN = {"generator_hidden": (16,), "critic_hidden": (16,), "n_features": 4}
+#: ``train()`` arguments of a GAN test: no progress bar, no realism monitor.
+QUIET_GAN = {"enable_progress_bar": False, "monitor": False}
+
+
+@contextmanager
+def one_quiet_thread() -> Iterator[None]:
+    """One torch thread (tiny networks run fastest so) and no warnings, restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def clustered_counts(

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
-import torch
 from scipy import sparse
 
 import michigan as mg
 from michigan.model._count_dispersion import DISPERSION_RANGE, neighbourhood_dispersion
 
-from _helpers import assert_unchanged, clustered_counts, snapshot
-
-TINY = {"generator_hidden": (16,), "critic_hidden": (16,), "n_features": 4}
-QUIET = {"enable_progress_bar": False, "monitor": False}
+from _helpers import (
+    QUIET_GAN,
+    TINY_GAN,
+    assert_unchanged,
+    clustered_counts,
+    one_quiet_thread,
+    snapshot,
+)
 
 
 @pytest.fixture(autouse=True)
 def _quiet_one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with one_quiet_thread():
         yield
-    torch.set_num_threads(threads)
 
 
 def _two_states(theta: float | None, seed: int = 0, n_cells: int = 4000, n_genes: int = 50):
@@ -72,7 +69,7 @@ def test_mismatched_cells_are_refused():
 
 def _wgan(adata, **kwargs):
     mg.WGANGP.setup_anndata(adata, layer="counts")
-    return mg.WGANGP(adata, **TINY, **kwargs)
+    return mg.WGANGP(adata, **TINY_GAN, **kwargs)
 
 
 def test_training_starts_the_count_head_at_the_neighbourhood_dispersion(monkeypatch):
@@ -86,22 +83,22 @@ def test_training_starts_the_count_head_at_the_neighbourhood_dispersion(monkeypa
         start(self)
 
     monkeypatch.setattr(type(model), "_start_count_dispersion", counted)
-    model.train(max_steps=1, **QUIET)
+    model.train(max_steps=1, **QUIET_GAN)
     started = model.module.dispersion.detach().numpy()
     cells = np.arange(adata.n_obs)
     counts = adata.layers["counts"]
     expected = neighbourhood_dispersion(counts, model._cell_states(cells, counts))
     # One generator step of Adam (lr 1e-4) moves log θ by at most about 1e-4.
     np.testing.assert_allclose(np.log(started), np.log(expected), atol=1e-3)
-    model.train(max_steps=1, **QUIET)  # continued training keeps what it learned
+    model.train(max_steps=1, **QUIET_GAN)  # continued training keeps what it learned
     assert len(calls) == 1
 
 
 def test_michigan_finds_the_neighbours_in_its_codes():
     adata = clustered_counts(n_cells=200, n_genes=20)
     mg.MichiGAN.setup_anndata(adata, layer="counts")
-    model = mg.MichiGAN(adata, tcvae_kwargs={"n_latent": 3, "n_hidden": (16,)}, **TINY)
-    model.train(max_steps=1, max_epochs_tcvae=1, batch_size=32, **QUIET)
+    model = mg.MichiGAN(adata, tcvae_kwargs={"n_latent": 3, "n_hidden": (16,)}, **TINY_GAN)
+    model.train(max_steps=1, max_epochs_tcvae=1, batch_size=32, **QUIET_GAN)
     cells = np.arange(adata.n_obs)
     np.testing.assert_array_equal(model._cell_states(cells, None), model.codes_)
 
@@ -109,7 +106,7 @@ def test_michigan_finds_the_neighbours_in_its_codes():
 def test_a_fixed_start_is_kept_and_saved(tmp_path):
     adata = clustered_counts(n_cells=200, n_genes=20)
     model = _wgan(adata, count_dispersion=3.0)
-    model.train(max_steps=1, **QUIET)
+    model.train(max_steps=1, **QUIET_GAN)
     np.testing.assert_allclose(model.module.dispersion.detach().numpy(), 3.0, rtol=1e-3)
     model.save(tmp_path / "model")
     loaded = mg.WGANGP.load(tmp_path / "model", adata=adata)
@@ -128,5 +125,5 @@ def test_a_bad_count_dispersion_is_refused_and_leaves_the_data_alone(value, erro
     mg.WGANGP.setup_anndata(adata, layer="counts")
     before = snapshot(adata)
     with pytest.raises(error, match=match):
-        mg.WGANGP(adata, **TINY, count_dispersion=value)
+        mg.WGANGP(adata, **TINY_GAN, count_dispersion=value)
     assert_unchanged(adata, before)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,19 +14,15 @@ from lightning.pytorch import Callback
 
 import michigan as mg
 
-TINY = {"generator_hidden": (16,), "critic_hidden": (16,), "n_features": 4}
+from _helpers import QUIET_GAN, TINY_GAN, one_quiet_thread
+
 TINY_TCVAE = {"n_latent": 3, "n_hidden": (16,)}
-QUIET = {"enable_progress_bar": False, "monitor": False}
 
 
 @pytest.fixture(autouse=True)
 def _setting():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with one_quiet_thread():
         yield
-    torch.set_num_threads(threads)
 
 
 def _counts(n_cells: int = 64, n_genes: int = 12, seed: int = 0) -> AnnData:
@@ -45,13 +40,13 @@ def _counts(n_cells: int = 64, n_genes: int = 12, seed: int = 0) -> AnnData:
 
 def _gan(adata: AnnData, **kwargs) -> mg.MichiGAN:
     mg.MichiGAN.setup_anndata(adata, layer="counts")
-    return mg.MichiGAN(adata, representation="X_code", **TINY, **kwargs)
+    return mg.MichiGAN(adata, representation="X_code", **TINY_GAN, **kwargs)
 
 
 def test_a_second_train_trains_the_networks_in_training_mode():
     scvi.settings.seed = 0
     model = _gan(_counts())
-    model.train(max_steps=2, batch_size=16, **QUIET)
+    model.train(max_steps=2, batch_size=16, **QUIET_GAN)
     assert not model.module.training  # scvi-tools leaves a trained model in eval mode
     modes = []
 
@@ -59,14 +54,14 @@ def test_a_second_train_trains_the_networks_in_training_mode():
         def on_train_batch_start(self, trainer, plan, batch, batch_idx):
             modes.append(plan.module.generator.training and plan.module.critic.training)
 
-    model.train(max_steps=2, batch_size=16, callbacks=[Modes()], **QUIET)
+    model.train(max_steps=2, batch_size=16, callbacks=[Modes()], **QUIET_GAN)
     assert modes and all(modes)
 
 
 def test_too_little_data_is_refused_before_training():
     model = _gan(_counts(n_cells=2))
     with pytest.raises(ValueError, match="cells"):
-        model.train(max_steps=2, batch_size=16, **QUIET)
+        model.train(max_steps=2, batch_size=16, **QUIET_GAN)
     assert not model.is_trained
 
 
@@ -77,8 +72,8 @@ def test_a_foreign_tcvae_folder_is_an_error(tmp_path):
         adata = _counts(seed=0)
         mg.MichiGAN.setup_anndata(adata, layer="counts")
         scvi.settings.seed = seed
-        model = mg.MichiGAN(adata, tcvae_kwargs=TINY_TCVAE, **TINY)
-        model.train(max_steps=2, max_epochs_tcvae=1, batch_size=16, **QUIET)
+        model = mg.MichiGAN(adata, tcvae_kwargs=TINY_TCVAE, **TINY_GAN)
+        model.train(max_steps=2, max_epochs_tcvae=1, batch_size=16, **QUIET_GAN)
         model.save(tmp_path / f"m{seed}", save_anndata=True)
         models.append(model)
     mg.MichiGAN.load(tmp_path / "m0")  # its own β-TCVAE loads
@@ -95,7 +90,7 @@ def test_generate_checks_batch_size_and_refuses_to_write_into_a_view():
     scvi.settings.seed = 0
     adata = _counts()
     model = _gan(adata)
-    model.train(max_steps=2, batch_size=16, **QUIET)
+    model.train(max_steps=2, batch_size=16, **QUIET_GAN)
     with pytest.raises(ValueError, match="batch_size"):
         model.generate(n_samples=4, batch_size=0)
     view = adata[:10]
@@ -108,13 +103,13 @@ def test_unknown_output_activation_names_the_choices():
     adata = _counts()
     mg.MichiGAN.setup_anndata(adata, layer="counts")
     with pytest.raises(ValueError, match=r"output_activation 'tanh'; choose one of .*None"):
-        mg.MichiGAN(adata, representation="X_code", output_activation="tanh", **TINY)
+        mg.MichiGAN(adata, representation="X_code", output_activation="tanh", **TINY_GAN)
 
 
 def test_negative_gradient_penalty_weight_is_refused():
     model = _gan(_counts())
     with pytest.raises(ValueError, match="gp_lambda"):
-        model.train(max_steps=2, batch_size=16, gp_lambda=-10, **QUIET)
+        model.train(max_steps=2, batch_size=16, gp_lambda=-10, **QUIET_GAN)
 
 
 def test_a_resumed_gan_run_equals_the_uninterrupted_one(tmp_path):
@@ -123,7 +118,7 @@ def test_a_resumed_gan_run_equals_the_uninterrupted_one(tmp_path):
     def run(**kwargs):
         scvi.settings.seed = 0
         model = _gan(_counts())
-        model.train(batch_size=16, n_critic=2, **QUIET, **kwargs)
+        model.train(batch_size=16, n_critic=2, **QUIET_GAN, **kwargs)
         return {k: v.clone() for k, v in model.module.state_dict().items()}
 
     uninterrupted = run(max_epochs=4, max_steps=None)

@@ -6,7 +6,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.neighbors import NearestNeighbors
 
-from ..data import OnDiskMatrix
+from ..data import OnDiskMatrix, is_on_disk
 
 #: Neighbours whose pooled profile is a cell's expected profile.
 DISPERSION_NEIGHBOURS = 15
@@ -16,10 +16,20 @@ DISPERSION_MAX_CELLS = 20_000
 DISPERSION_RANGE = (0.5, 1e3)
 
 
-def read_rows(matrix, rows: np.ndarray):
-    """Rows (sorted indices) of a matrix in memory or backed, as a sparse CSR matrix."""
-    block = matrix.rows(rows) if isinstance(matrix, OnDiskMatrix) else matrix[rows]
-    return sparse.csr_matrix(block)
+def read_rows(matrix, rows: np.ndarray, block_rows: int = 2048) -> sparse.csr_matrix:
+    """Rows (sorted indices) of a matrix in memory or backed, as a sparse CSR matrix.
+
+    A backed matrix is read through :class:`~michigan.data.OnDiskMatrix` (slices, not one
+    HDF5 selection), ``block_rows`` rows at a time so that only one block is ever dense.
+    """
+    if not is_on_disk(matrix):
+        return sparse.csr_matrix(matrix[rows])
+    backed = OnDiskMatrix.from_backed(matrix)
+    blocks = [
+        sparse.csr_matrix(backed.rows(rows[start : start + block_rows]))
+        for start in range(0, len(rows), block_rows)
+    ]
+    return sparse.vstack(blocks, format="csr")
 
 
 def neighbourhood_dispersion(

@@ -119,13 +119,12 @@ class RealismMonitor(pl.Callback):
         # the most variance along its own top components, so every other sample, however
         # real, would score far from it. One half fits them, the other is scored.
         half = real.shape[0] // 2
-        fit, real = real[:half].double(), real[half:]
+        fit, real = real[:half].double(), real[half:].double()
         self._codes = None if codes is None else codes[half:]
         self._library = None if library is None else library[half:]
         self._noise = module.sample_noise(
             real.shape[0], device="cpu", generator=torch.Generator().manual_seed(self.seed)
         ).to(plan.device)
-        real = real.double()
         self._center = fit.mean(0)
         n_pcs = min(self.n_pcs, fit.shape[0] - 1, fit.shape[1])
         _, _, components = torch.svd_lowrank(
