@@ -248,7 +248,8 @@ def _add_benchmark(subparsers) -> None:
         "--epochs-gan",
         type=positive_int,
         default=None,
-        help="epochs of each GAN (kang-loo: of MichiGAN's; default 50)",
+        help="epochs of each GAN (kang-loo: of MichiGAN's, about 13 generator steps each; "
+        "default 100)",
     )
     bench.add_argument(
         "--cell-types", nargs="+", default=None, help="kang-loo: types to hold out (default: all)"
