@@ -288,30 +288,47 @@ def test_state_saved_without_the_average_loads_with_the_live_weights():
     assert int(restored.average_steps) == 0
 
 
-def test_default_critic_is_narrow_with_dropout_and_paper_networks_restore_the_papers():
-    from michigan.module import CRITIC_DROPOUT_RATE, PAPER_NETWORKS, GANModule
+def test_default_critic_is_the_papers_with_gene_dropout_and_paper_networks_drop_it():
+    from michigan.module import CRITIC_INPUT_DROPOUT_RATE, PAPER_NETWORKS, GANModule
 
     def layers(module):
         body = list(module.critic.body)
         widths = [layer.out_features for layer in body if isinstance(layer, torch.nn.Linear)]
         dropouts = [layer.p for layer in body if isinstance(layer, torch.nn.Dropout)]
-        return widths, dropouts
+        return widths, dropouts, module.critic.input_dropout
 
-    assert layers(GANModule(n_genes=20, n_code=3, n_noise=4)) == (
-        [256, 128],
-        [CRITIC_DROPOUT_RATE] * 2,
-    )
+    widths, dropouts, input_dropout = layers(GANModule(n_genes=20, n_code=3, n_noise=4))
+    assert widths == [1024, 512] and not dropouts
+    assert input_dropout.p == CRITIC_INPUT_DROPOUT_RATE > 0
     paper = GANModule(n_genes=20, n_code=3, n_noise=4, **PAPER_NETWORKS)
-    widths, dropouts = layers(paper)
-    assert widths == [1024, 512] and not any(dropouts)
+    widths, dropouts, input_dropout = layers(paper)
+    assert widths == [1024, 512] and not dropouts and input_dropout is None
 
 
-def test_weights_of_a_critic_with_other_widths_are_refused_with_the_fix():
+def test_weights_of_a_critic_with_other_layers_are_refused_with_the_fix():
     from michigan.module import GANModule
 
-    wide = GANModule(n_genes=20, n_code=3, n_noise=4, critic_hidden=(1024, 512))
-    with pytest.raises(ValueError, match=r"critic_hidden=\(1024, 512\)"):
-        GANModule(n_genes=20, n_code=3, n_noise=4).load_state_dict(wide.state_dict())
-    same = GANModule(n_genes=20, n_code=3, n_noise=4, critic_hidden=(1024, 512))
-    same.load_state_dict(wide.state_dict())
-    torch.testing.assert_close(same.critic.body[0].weight, wide.critic.body[0].weight)
+    earlier = {"critic_hidden": (256, 128), "critic_dropout_rate": 0.3}
+    narrow = GANModule(n_genes=20, n_code=3, n_noise=4, **earlier)
+    with pytest.raises(ValueError, match=r"critic_hidden=\(256, 128\), critic_dropout_rate=0.3"):
+        GANModule(n_genes=20, n_code=3, n_noise=4).load_state_dict(narrow.state_dict())
+    same = GANModule(n_genes=20, n_code=3, n_noise=4, **earlier)
+    same.load_state_dict(narrow.state_dict())
+    torch.testing.assert_close(same.critic.body[0].weight, narrow.critic.body[0].weight)
+
+
+def test_critic_input_dropout_hides_genes_in_training_only():
+    critic = ProjectionCritic(n_input=200, n_code=3, n_hidden=(16,), input_dropout_rate=0.5)
+    x, code = torch.rand(64, 200) + 1.0, torch.randn(64, 3)
+    seen = critic.input_dropout(x)
+    hidden = (seen == 0).float().mean().item()
+    assert 0.4 < hidden < 0.6
+    critic.eval()
+    torch.testing.assert_close(critic(x, code), critic(x, code))
+    assert (critic.input_dropout(x) == x).all()
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.0])
+def test_critic_input_dropout_outside_zero_one_is_refused(rate):
+    with pytest.raises(ValueError, match="input_dropout_rate must lie in"):
+        ProjectionCritic(n_input=20, input_dropout_rate=rate)

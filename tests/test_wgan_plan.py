@@ -29,6 +29,7 @@ def _module(**kwargs) -> GANModule:
         "critic_normalization": "none",
         "dropout_rate": 0.0,
         "critic_dropout_rate": 0.0,
+        "critic_input_dropout_rate": 0.0,
         "output_activation": None,
     }
     return GANModule(**{**settings, **kwargs})

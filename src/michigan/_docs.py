@@ -38,8 +38,8 @@ labels_key
     ``gan_layer`` (``None``), a layer with processed expression to learn as it is instead of
     the log-normalised registered counts; ``log_normalize`` (``gan_layer is None``);
     ``target_sum`` (1e4), the total per cell before ``log1p``; ``generator_hidden`` (the
-    paper's ``(256, 512, 1024)``) and ``critic_hidden`` (``(256, 128)``; the paper's
-    ``(1024, 512)``), hidden widths;
+    paper's ``(256, 512, 1024)``) and ``critic_hidden`` (the paper's ``(1024, 512)``),
+    hidden widths;
     ``n_features`` (10), the width ``h`` of the critic's features; ``critic_normalization``
     (``"layer"``; ``"none"``, or the paper's ``"batch"``, which breaks the per-sample
     gradient penalty); ``output_head`` (``"counts"`` for counts: the generator gives each
@@ -54,7 +54,9 @@ labels_key
     ``None`` for data with negative values); ``generator_normalization`` (``"layer"``; the
     paper's ``"batch"``); ``dropout_rate`` (0; the paper's 0.2) of the generator's hidden
     layers; and the further options of :class:`~michigan.module.GANModule`
-    (``critic_dropout_rate``, 0.3, none in the paper; ``negative_slope``). The paper's
+    (``critic_input_dropout_rate``, 0.2, the share of genes hidden from the critic in each
+    cell it scores, none in the paper; ``critic_dropout_rate``, 0, of its hidden layers;
+    ``negative_slope``). The paper's
     networks are ``**michigan.module.PAPER_NETWORKS``.""",
     "gan_train_params": """\
 max_epochs

@@ -16,6 +16,7 @@ from ._count_head import COUNT_HEAD_LIKELIHOODS, CountHead, CountHeadLikelihood
 from ._gan_networks import (
     CRITIC_DROPOUT_RATE,
     CRITIC_HIDDEN,
+    CRITIC_INPUT_DROPOUT_RATE,
     GENERATOR_HIDDEN,
     OUTPUT_HEADS,
     PAPER_CRITIC_HIDDEN,
@@ -32,11 +33,12 @@ from ._mlp import Normalization
 
 #: Network options of the paper (``MichiGAN(adata, **PAPER_NETWORKS)``): the generator with
 #: batch norm and dropout 0.2 on its hidden layers and a ReLU output, the critic's widths
-#: ``(1024, 512)`` without dropout.
+#: ``(1024, 512)`` without dropout, on every gene.
 PAPER_NETWORKS = MappingProxyType(
     {
         "critic_hidden": PAPER_CRITIC_HIDDEN,
         "critic_dropout_rate": 0.0,
+        "critic_input_dropout_rate": 0.0,
         "generator_normalization": "batch",
         "dropout_rate": 0.2,
         "output_head": "expression",
@@ -131,8 +133,13 @@ class GANModule(nn.Module):
     dropout_rate
         Dropout of the generator's hidden layers (0; 0.2 in the paper).
     critic_dropout_rate
-        Dropout of the critic's hidden layers (:data:`~michigan.module.CRITIC_DROPOUT_RATE`,
-        0.3; none in the paper).
+        Dropout of the critic's hidden layers (:data:`~michigan.module.CRITIC_DROPOUT_RATE`:
+        none, as in the paper).
+    critic_input_dropout_rate
+        Dropout of the genes the critic sees
+        (:data:`~michigan.module.CRITIC_INPUT_DROPOUT_RATE`, 0.2; none in the paper): each
+        cell, real or generated, reaches the critic with a random share of its genes zeroed,
+        so the critic cannot key on single genes of single training cells.
     critic_normalization
         ``"layer"`` (default), ``"none"`` (the measured reference configuration's), or
         the paper's ``"batch"`` (with a warning: it breaks the per-sample gradient penalty).
@@ -188,6 +195,7 @@ class GANModule(nn.Module):
         generator_normalization: Normalization = "layer",
         dropout_rate: float = 0.0,
         critic_dropout_rate: float = CRITIC_DROPOUT_RATE,
+        critic_input_dropout_rate: float = CRITIC_INPUT_DROPOUT_RATE,
         negative_slope: float = 0.2,
         output_head: OutputHead | None = None,
         output_activation: OutputActivation = "relu",
@@ -251,6 +259,7 @@ class GANModule(nn.Module):
             projection=projection,
             normalization=critic_normalization,
             dropout_rate=critic_dropout_rate,
+            input_dropout_rate=critic_input_dropout_rate,
             negative_slope=negative_slope,
         )
 
@@ -424,10 +433,12 @@ class GANModule(nn.Module):
         }
         if saved and saved != own:
             raise ValueError(
-                "the saved critic has other hidden widths than this model's critic_hidden "
-                f"(its default changed from {PAPER_CRITIC_HIDDEN} to {CRITIC_HIDDEN} during "
-                "development): retrain, or build the model with "
-                f"critic_hidden={PAPER_CRITIC_HIDDEN} and critic_dropout_rate=0.0 and load the "
+                "the saved critic has other hidden layers than this model's (the default "
+                f"critic changed during development: {PAPER_CRITIC_HIDDEN}, then (256, 128) "
+                f"with critic_dropout_rate=0.3, now {CRITIC_HIDDEN} with "
+                f"critic_input_dropout_rate={CRITIC_INPUT_DROPOUT_RATE}): retrain, or build the "
+                "model with the saved model's critic_hidden and critic_dropout_rate (e.g. "
+                "critic_hidden=(256, 128), critic_dropout_rate=0.3) and load the "
                 "saved weights into it with "
                 "model.module.load_state_dict(torch.load(path)['model_state_dict'])"
             )

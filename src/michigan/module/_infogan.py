@@ -8,7 +8,13 @@ import torch
 from torch import nn
 
 from ._gan import GAN_KEYS, CriticLoss, GANModule
-from ._gan_networks import CRITIC_DROPOUT_RATE, CRITIC_HIDDEN, ProjectionCritic, gradient_penalty
+from ._gan_networks import (
+    CRITIC_DROPOUT_RATE,
+    CRITIC_HIDDEN,
+    CRITIC_INPUT_DROPOUT_RATE,
+    ProjectionCritic,
+    gradient_penalty,
+)
 
 
 class InfoCritic(ProjectionCritic):
@@ -68,7 +74,9 @@ class InfoGANModule(GANModule):
         Weight ``λ_info`` of the information term.
     supervised_weight
         Weight of the supervised term.
-    critic_hidden, n_features, critic_normalization, critic_dropout_rate, negative_slope
+    critic_hidden, n_features, critic_normalization, critic_dropout_rate
+        See :class:`~michigan.module.GANModule`.
+    critic_input_dropout_rate, negative_slope
         See :class:`~michigan.module.ProjectionCritic`.
     **kwargs
         Passed to :class:`~michigan.module.GANModule`.
@@ -90,6 +98,7 @@ class InfoGANModule(GANModule):
         n_features: int | None = None,
         critic_normalization: str = "layer",
         critic_dropout_rate: float = CRITIC_DROPOUT_RATE,
+        critic_input_dropout_rate: float = CRITIC_INPUT_DROPOUT_RATE,
         negative_slope: float = 0.2,
         **kwargs,
     ):
@@ -109,6 +118,7 @@ class InfoGANModule(GANModule):
             n_features=n_features,
             normalization=critic_normalization,
             dropout_rate=critic_dropout_rate,
+            input_dropout_rate=critic_input_dropout_rate,
             negative_slope=negative_slope,
         )
 
