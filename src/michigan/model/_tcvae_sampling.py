@@ -112,7 +112,8 @@ class PosteriorPredictiveMixin:
         library_size
             Library size ``ℓ`` of every cell (one for all, or one per cell; count
             likelihoods only). ``None`` draws each from the training cells' total counts
-            (with ``adata``: each cell's own).
+            (with ``adata``: each cell's own). A model built with ``decode_library=True``
+            decodes each cell's library size from its code and refuses this argument.
         give_mean
             With ``adata``: decode each cell's posterior mean instead of a posterior draw.
         batch_size
@@ -168,6 +169,12 @@ class PosteriorPredictiveMixin:
                 raise ValueError(
                     "library_size applies to the count likelihoods; this model's "
                     f"gene_likelihood is {self.module.gene_likelihood!r}: drop library_size"
+                )
+            if self.module.decode_library:
+                raise ValueError(
+                    "this model decodes each cell's library size from its code "
+                    "(decode_library=True): drop library_size, or walk the latent that "
+                    "carries library size"
                 )
             library = _check_library_sizes(library_size, len(z))
         parameters = self._likelihood_parameters(z, batch_index, library, batch_size)

@@ -67,6 +67,14 @@ class TCVAEModule(BaseModuleClass):
         Also give the batch to the encoder.
     log_variational
         Encode ``log1p`` of the counts (count likelihoods only).
+    decode_library
+        Count likelihoods only. ``False`` (as scVI): the decoded gene proportions are scaled
+        by each cell's observed library size, so no latent needs to carry it. ``True``: the
+        decoder also predicts the log library size from the code (as the paper's decoder, which
+        had no library input), so library size must be encoded in the latents.
+    library_log_mean
+        With ``decode_library``, the starting value of the predicted log library size (the
+        mean log library of the training cells, set by the model).
     """
 
     def __init__(
@@ -85,6 +93,8 @@ class TCVAEModule(BaseModuleClass):
         tc_estimator: TcEstimator = "mss",
         encode_covariates: bool = False,
         log_variational: bool = True,
+        decode_library: bool = False,
+        library_log_mean: float = 0.0,
     ):
         super().__init__()
         if gene_likelihood not in GENE_LIKELIHOODS:
@@ -96,6 +106,10 @@ class TCVAEModule(BaseModuleClass):
             raise ValueError(
                 f"unknown tc_estimator {tc_estimator!r}; choose one of {', '.join(TC_ESTIMATORS)}"
             )
+        if decode_library and gene_likelihood not in COUNT_LIKELIHOODS:
+            raise ValueError(
+                f"decode_library needs a count likelihood, not gene_likelihood={gene_likelihood!r}"
+            )
         self.n_input = n_input
         self.n_batch = n_batch
         self.n_latent = n_latent
@@ -105,6 +119,7 @@ class TCVAEModule(BaseModuleClass):
         self.encode_covariates = encode_covariates
         self.log_variational = log_variational and gene_likelihood in COUNT_LIKELIHOODS
         self.n_covariates = n_batch if n_batch > 1 else 0
+        self.decode_library = decode_library
 
         normalization = "batch" if use_batch_norm else "none"
         mlp_kwargs = {
@@ -119,6 +134,10 @@ class TCVAEModule(BaseModuleClass):
 
         self.decoder = MLP(n_latent + self.n_covariates, tuple(reversed(n_hidden)), **mlp_kwargs)
         self.px_head = nn.Linear(self.decoder.n_output, n_input)
+        if self.decode_library:
+            self.library_head = nn.Linear(self.decoder.n_output, 1)
+            nn.init.zeros_(self.library_head.weight)
+            nn.init.constant_(self.library_head.bias, library_log_mean)
         if gene_likelihood == "zinb":
             self.px_dropout_head = nn.Linear(self.decoder.n_output, n_input)
         if gene_likelihood in ("nb", "zinb"):
@@ -181,6 +200,8 @@ class TCVAEModule(BaseModuleClass):
             px = Normal(px_output, torch.exp(self.px_log_scale))
         else:
             px_scale = torch.softmax(px_output, dim=-1)
+            if self.decode_library:
+                library = self.library_head(hidden)
             px_rate = torch.exp(library) * px_scale
             if self.gene_likelihood == "poisson":
                 px = Poisson(px_rate)
