@@ -130,12 +130,14 @@ def _decoder_cells(model, data: BenchmarkData, settings: BenchmarkSettings) -> M
 
     A generated cell is a draw from the generative model (:meth:`michigan.TCVAE.generate`),
     ``x ~ NB(ℓ · ρ(z), θ)`` (or the model's other likelihood) at the source cell's posterior
-    mean ``z`` with its library ``ℓ``, log-normalised like the real cells.
+    mean ``z`` with its library ``ℓ`` (or the library decoded from ``z``, for a model built with
+    ``decode_library=True``), log-normalised like the real cells.
     """
     mean, variance = model.get_latent_representation(return_dist=True)
     codes = mean[data.source_cells]
-    library = None
-    if "counts" in data.adata.layers and model.module.gene_likelihood != "normal":
+    library = None  # a decoder with decode_library=True takes its codes' own libraries
+    counts_model = model.module.gene_likelihood != "normal" and not model.module.decode_library
+    if "counts" in data.adata.layers and counts_model:
         counts = data.adata.layers["counts"][data.source_cells]
         library = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
         library = np.maximum(library, 1.0)
