@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,9 @@ def test_run_writes_tidy_csv_table_and_figures(tiny_run):
         assert (out / name).stat().st_size > 1000
     per_latent = pd.read_csv(out / "per_latent.csv")
     assert {"mutual_info", "spearman", "knn_spearman"} <= set(per_latent["kind"])
-    assert (out / "settings.json").exists()
+    settings = json.loads((out / "settings.json").read_text())["settings"]
+    # the simulation scores library size, so its VAEs decode it from the code (the paper's)
+    assert settings["tcvae_kwargs"] == {"decode_library": True, "n_hidden": [16, 8]}
 
 
 def test_markdown_table_has_mean_sd_columns(tiny_run):

@@ -483,6 +483,25 @@ def test_tcvae_predict_can_draw_cells_from_the_likelihood(tcvae):
     assert np.corrcoef(np.log1p(drawn), np.log1p(profile))[0, 1] > 0.9
 
 
+def test_a_decoded_library_model_draws_predictions_at_its_codes_libraries():
+    import scvi
+
+    import michigan as mg
+
+    scvi.settings.seed = 0
+    adata = perturbed_counts()
+    mg.TCVAE.setup_anndata(adata)
+    model = mg.TCVAE(adata, n_latent=N_LATENT, n_hidden=(32, 16), decode_library=True)
+    model.train(max_epochs=5, batch_size=64, enable_progress_bar=False)
+    kwargs = {**PREDICT_KEYS, "target": ("A", "P2"), "seed": 0}
+    cells = model.predict(**kwargs, expression="sample")
+    # no library size is passed in: each cell's comes from its (shifted) code
+    drawn = np.expm1(cells.X).sum(axis=1)
+    np.testing.assert_allclose(drawn, 1e4, rtol=1e-3)
+    assert (cells.X == 0).any()
+    assert np.isfinite(cells.X).all()
+
+
 def test_poisoned_held_out_cells_change_nothing():
     """The held-out cells reach neither training nor Δ: poisoning them changes no prediction."""
     import scvi

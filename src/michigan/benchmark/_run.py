@@ -100,7 +100,10 @@ def run(
     accelerator
         Lightning's accelerator.
     tcvae_kwargs, gan_kwargs
-        Extra arguments of every VAE (:class:`~michigan.TCVAE`) and every GAN.
+        Extra arguments of every VAE (:class:`~michigan.TCVAE`) and every GAN. On presets that
+        score library size (the simulations) the VAEs are built with
+        ``decode_library=True``, as the paper's decoder had no library input;
+        ``tcvae_kwargs={"decode_library": False}`` gives them the observed library instead.
     n_estimators
         Trees of the random forests of ``rf_error`` and ``inception_score``.
     n_jobs
@@ -140,7 +143,12 @@ def run(
         max_epochs_gan=epochs["gan"] if max_epochs_gan is None else max_epochs_gan,
         n_generated=n_generated,
         accelerator=accelerator,
-        tcvae_kwargs=dict(tcvae_kwargs or {}),
+        tcvae_kwargs={
+            # a preset that scores library size gives its VAEs the paper's decoder, without
+            # the observed library, so that a latent can carry it
+            "decode_library": "library_size" in spec.factors,
+            **(tcvae_kwargs or {}),
+        },
         gan_kwargs=dict(gan_kwargs or {}),
     )
     log_expression = log_normalize(adata.layers["counts"])

@@ -340,7 +340,8 @@ class DecoderArithmeticMixin(LatentArithmeticMixin):
     of 1e4 and ``log1p``-transformed, comparable with log-normalised data (for the ``"normal"``
     likelihood the decoder's output is returned as it is, in the space of the data).
     ``expression="sample"``: cells drawn from the likelihood by the model's ``generate``
-    (counts at the source cells' library sizes, log-normalised to 1e4), which compare with
+    (counts at the source cells' library sizes, or at the library sizes the codes decode to
+    for a model built with ``decode_library=True``, log-normalised to 1e4), which compare with
     real cells and MichiGAN's cells in realism metrics.
     """
 
@@ -365,8 +366,8 @@ class DecoderArithmeticMixin(LatentArithmeticMixin):
         manager = self.get_anndata_manager(adata, required=True)
         batch = np.asarray(manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)).ravel()[source]
         if expression == "sample":
-            library = None
-            if self.module.gene_likelihood != "normal":
+            library = None  # decode_library=True: the library size the codes decode to
+            if self.module.gene_likelihood != "normal" and not self.module.decode_library:
                 counts = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
                 library = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()[source]
             cells = self.generate(codes=codes, batch=batch, library_size=library, seed=seed)
