@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--name", required=True)
     parser.add_argument("--beta", type=float, default=None)
-    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--model", default="{}", help="JSON: extra TCVAE arguments")
     parser.add_argument("--train", default="{}", help="JSON: extra TCVAE.train arguments")
     parser.add_argument("--n-cells", type=int, default=None, help="default: the CPU size")

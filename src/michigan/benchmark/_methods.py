@@ -43,7 +43,7 @@ class BenchmarkSettings:
 
     n_latent: int = 10
     beta: float = 10.0
-    max_epochs_tcvae: int = 50
+    max_epochs_tcvae: int = 100
     max_epochs_gan: int = 25
     n_generated: int = 3_000
     accelerator: str = "auto"
