@@ -56,8 +56,8 @@ def main() -> None:
         adata.layers["log_normalized"] = log_normalize(adata.layers["counts"])
     for seed in args.seeds:
         row = {"preset": args.preset, "variant": args.name, "seed": seed, "beta": beta}
-        row["layer"] = args.layer
-        row.update({"n_cells": adata.n_obs, "n_genes": adata.n_vars, "epochs": args.epochs})
+        row.update({"layer": args.layer, "n_cells": adata.n_obs, "n_genes": adata.n_vars})
+        row["epochs"] = args.epochs
         if args.ppca:
             data = BenchmarkData(
                 adata, log_normalize(adata.layers["counts"]), np.arange(10), spec.factors

@@ -135,9 +135,8 @@ def _decoder_cells(model, data: BenchmarkData, settings: BenchmarkSettings) -> M
     """
     mean, variance = model.get_latent_representation(return_dist=True)
     codes = mean[data.source_cells]
-    library = None  # a decoder with decode_library=True takes its codes' own libraries
-    counts_model = model.module.gene_likelihood != "normal" and not model.module.decode_library
-    if "counts" in data.adata.layers and counts_model:
+    library = None  # "normal", or a decoder with decode_library=True: its codes' own
+    if "counts" in data.adata.layers and model._takes_observed_library:
         counts = data.adata.layers["counts"][data.source_cells]
         library = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
         library = np.maximum(library, 1.0)

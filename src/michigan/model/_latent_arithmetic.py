@@ -366,8 +366,8 @@ class DecoderArithmeticMixin(LatentArithmeticMixin):
         manager = self.get_anndata_manager(adata, required=True)
         batch = np.asarray(manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)).ravel()[source]
         if expression == "sample":
-            library = None  # decode_library=True: the library size the codes decode to
-            if self.module.gene_likelihood != "normal" and not self.module.decode_library:
+            library = None  # "normal", or the library size the codes decode to
+            if self._takes_observed_library:
                 counts = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
                 library = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()[source]
             cells = self.generate(codes=codes, batch=batch, library_size=library, seed=seed)

@@ -184,6 +184,15 @@ class PosteriorPredictiveMixin:
     def _check_latent_codes(self, codes) -> np.ndarray:
         return check_codes(codes, self.module.n_latent, "latent", dtype=np.float64)
 
+    @property
+    def _takes_observed_library(self) -> bool:
+        """Whether generated counts are scaled by a given library size.
+
+        True for count likelihoods whose decoder does not predict the library itself
+        (``decode_library=False``).
+        """
+        return self.module.gene_likelihood in COUNT_LIKELIHOODS and not self.module.decode_library
+
     def _registered(self, adata: AnnData, key: str) -> np.ndarray:
         manager = self.get_anndata_manager(adata, required=True)
         return manager.get_from_registry(key)
