@@ -54,6 +54,30 @@ class GeneratorSnapshots(pl.Callback):
             self.snapshots.append((steps, time.process_time(), state))
 
 
+class AdaptiveInputDropout(mg.train.RealismMonitor):
+    """Trial: raise the critic's input-dropout rate whenever the monitored distance drifts.
+
+    After every evaluation worse than ``1 + tolerance`` times the best so far, the share of
+    genes hidden from the critic rises by ``step`` (up to ``max_rate``). The best generator is
+    not restored (the curve shows the raw course).
+    """
+
+    def __init__(self, step=0.1, max_rate=0.5, tolerance=0.1, **kwargs):
+        super().__init__(restore_best=False, **kwargs)
+        self.step, self.max_rate, self.tolerance = step, max_rate, tolerance
+        self.rates: list[tuple[int, float]] = []
+
+    def _evaluate(self, trainer, plan):
+        value = super()._evaluate(trainer, plan)
+        critic = plan.module.critic
+        if critic.input_dropout is None:
+            critic.input_dropout = torch.nn.Dropout(0.0)
+        if value > self.best_distance * (1 + self.tolerance):
+            critic.input_dropout.p = min(self.max_rate, critic.input_dropout.p + self.step)
+        self.rates.append((plan.generator_steps, critic.input_dropout.p))
+        return value
+
+
 def noise_share(generator, codes: np.ndarray, seed: int) -> dict[str, float]:
     """How much of the spread of the generator's expected profiles comes from its noise.
 
@@ -134,6 +158,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--n-cells", type=int, default=None, help="a random subset of cells")
     parser.add_argument("--tag", default="", help="suffix of the CSV's name")
+    parser.add_argument(
+        "--adaptive-dropout",
+        type=json.loads,
+        default=None,
+        help='trial: JSON of AdaptiveInputDropout arguments, e.g. {"step": 0.1}',
+    )
     parser.add_argument("--data-dir", type=Path, default=bg.SHARED_DATA)
     parser.add_argument("--out", type=Path, default=Path("generation_curves"))
     args = parser.parse_args(argv)
@@ -167,6 +197,11 @@ def main(argv: list[str] | None = None) -> None:
         model = cls(train, **representation, **dispersion, **args.model_kwargs)
         _start_count_head(model, tcvae, counts, args)
         snapshots = GeneratorSnapshots(args.every)
+        train_kwargs = dict(args.train_kwargs)
+        adaptive = None
+        if args.adaptive_dropout is not None:
+            adaptive = AdaptiveInputDropout(**args.adaptive_dropout)
+            train_kwargs["monitor"] = adaptive
         start = time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -177,8 +212,10 @@ def main(argv: list[str] | None = None) -> None:
                 enable_progress_bar=False,
                 enable_model_summary=False,
                 callbacks=[snapshots],
-                **args.train_kwargs,
+                **train_kwargs,
             )
+        if adaptive is not None:
+            print(f"{name} input-dropout rates: {json.dumps(adaptive.rates)}")
         if "frechet_distance" in model.history:  # the realism monitor's own evaluations
             monitored = model.history["frechet_distance"].dropna()
             print(
@@ -195,6 +232,9 @@ def main(argv: list[str] | None = None) -> None:
                 cells = model.generate(codes=codes, seed=args.seed)
             row = {"dataset": args.dataset, "model": name, "step": steps, "cpu": cpu - start}
             dispersion = model.module.dispersion
+            if adaptive is not None:
+                rates = [rate for step, rate in adaptive.rates if step <= steps]
+                row["input_dropout_rate"] = rates[-1] if rates else 0.0
             if dispersion is not None:
                 row["dispersion_median"] = float(dispersion.median())
             if codes is not None:
