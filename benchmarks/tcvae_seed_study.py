@@ -46,6 +46,12 @@ def main() -> None:
         '\'{"gene_likelihood": "normal"}\' is the paper\'s set-up (no library input)',
     )
     parser.add_argument("--out", required=True)
+    parser.add_argument(
+        "--save-codes",
+        type=Path,
+        default=None,
+        help="folder: each seed's posterior means and variances as PRESET_NAME_seedS.npz",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
@@ -79,6 +85,10 @@ def main() -> None:
         )
         row["seconds"] = time.perf_counter() - start
         mean, var = model.get_latent_representation(return_dist=True)
+        if args.save_codes is not None:
+            args.save_codes.mkdir(parents=True, exist_ok=True)
+            name = f"{args.preset}_{args.name}_seed{seed}.npz"
+            np.savez_compressed(args.save_codes / name, mean=mean, var=var)
         info = mg.metrics.mutual_info(mean, factors, posterior_var=var, seed=0)
         gaps = largest_gaps(info)
         rho = mg.metrics.spearman_correlation(mean, factors)
