@@ -25,9 +25,10 @@ from ._cli_checks import (
 TRAIN_BATCH_SIZE = 256
 #: Generator steps of MichiGAN's GAN stage in ``michigan train``.
 DEFAULT_GAN_STEPS = 1500
-#: Generator steps of the GAN stage in ``michigan demo`` (see ``docs/benchmarks.md``: about
-#: 5 minutes for the whole demo on 2 cores, random-forest error 0.45, every cell type reached;
-#: at 400 steps 3 minutes, but error 0.25 and the 13 CD34+ cells missed).
+#: Generator steps of the GAN stage in ``michigan demo`` (see ``docs/benchmarks.md``: with the
+#: current critic about 10 minutes for the whole demo on a busy 2-core machine, random-forest
+#: error 0.46, every cell type reached; with the earlier narrow critic, 400 steps gave error
+#: 0.25 and missed the 13 CD34+ cells).
 DEMO_GAN_STEPS = 1200
 #: Minibatch size of the GAN in ``michigan train --model michigan`` and ``michigan demo``.
 GAN_BATCH_SIZE = 64
