@@ -10,7 +10,8 @@ and asks which run each subset of ``k`` restarts would keep, against the MIG eac
         --name pkg_codes --codes benchmarks/results/tcvae_seeds/codes \
         --rows benchmarks/results/tcvae_seeds/cpu_size.jsonl --k 3
 
-A latent is active when its mean KL to the prior exceeds ``--active-kl`` nats.
+A latent is active when it is not collapsed by ``latent_activity_table``'s test (mean KL to
+the prior below ``--active-kl`` nats).
 """
 
 from __future__ import annotations
@@ -23,11 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-
-def active_latents(mean: np.ndarray, var: np.ndarray, threshold: float) -> np.ndarray:
-    """Indices of the latents whose mean KL to the prior exceeds ``threshold`` nats."""
-    kl = 0.5 * (mean**2 + var - np.log(var) - 1.0)
-    return np.flatnonzero(kl.mean(0) > threshold)
+from michigan.model import latent_activity_table
 
 
 def pair_agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -70,7 +67,8 @@ def main() -> None:
         path = args.codes / f"{args.preset}_{args.name}_seed{seed}.npz"
         if path.exists():
             saved = np.load(path)
-            keep = active_latents(saved["mean"], saved["var"], args.active_kl)
+            activity = latent_activity_table(saved["mean"], saved["var"], args.active_kl)
+            keep = np.flatnonzero(~activity["collapsed"].to_numpy())
             cells = np.random.default_rng(0).permutation(saved["mean"].shape[0])[: args.n_cells]
             codes[seed] = saved["mean"][np.ix_(np.sort(cells), keep)]
     seeds = sorted(codes)

@@ -31,8 +31,6 @@ class KeepLast(RealismMonitor):
     """The default monitor, keeping a copy of the last weights before it restores the best."""
 
     def on_train_end(self, trainer, plan):
-        if plan.generator_steps > self._last_step:
-            self._evaluate(trainer, plan)
         state = plan.module.sampling_generator.state_dict()
         self.last_state = {key: t.detach().clone() for key, t in state.items()}
         super().on_train_end(trainer, plan)
