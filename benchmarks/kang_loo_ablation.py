@@ -45,14 +45,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    import scvi
     import torch
 
     import michigan as mg
     from michigan.benchmark._leave_one_out import (
         _dense,
+        _fit_fold_models,
+        _fold_settings,
         _held_out_type,
         _log_normalised_hvgs,
+        _prediction_request,
         _types_with_both,
     )
     from michigan.benchmark._leave_one_out_report import score_prediction
@@ -64,27 +66,20 @@ def main() -> None:
     cell_types = args.cell_types or _types_with_both(adata, *keys, "counts")
     data = _log_normalised_hvgs(adata, "counts", 2000)
     train_kwargs = {"enable_progress_bar": False, "accelerator": "cpu"}
+    # As leave_one_out trains them: same seed, same calls, same order.
+    settings = _fold_settings(
+        max_epochs_vae=args.epochs_vae,
+        max_epochs_gan=args.epochs_gan,
+        accelerator="cpu",
+        seed=args.seed,
+    )
     rows = []
     for cell_type in cell_types:
         start = time.process_time()
         train, held = mg.data.hold_out(data, "cell_type", "condition", [(cell_type, "stimulated")])
         truth = _held_out_type(train, held, cell_type, keys, 50, args.seed)
-        # As leave_one_out trains them: same seed, same calls, same order.
-        scvi.settings.seed = args.seed
-        mg.TCVAE.setup_anndata(train, layer="counts")
-        tcvae = mg.TCVAE(train, beta=10.0, n_latent=10)
-        tcvae.train(max_epochs=args.epochs_vae, **train_kwargs)
-        mg.MichiGAN.setup_anndata(train, layer="counts")
-        model = mg.MichiGAN(train, representation=tcvae, code_source="sample")
-        model.train(max_epochs=args.epochs_gan, batch_size=64, **train_kwargs)
-        request = {
-            "cell_type_key": "cell_type",
-            "perturbation_key": "condition",
-            "target": (cell_type, "stimulated"),
-            "control_perturbation": "control",
-            "n_cells": held.n_obs,
-            "seed": args.seed,
-        }
+        model = _fit_fold_models(train, ["MichiGAN"], settings)["MichiGAN"]
+        request = _prediction_request(keys, cell_type, held.n_obs, args.seed)
         predicted = model.predict(**request)
         codes = predicted.obsm["X_predicted"]
         variants = {

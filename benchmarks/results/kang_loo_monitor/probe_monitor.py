@@ -13,14 +13,16 @@ import sys
 import time
 
 import pandas as pd
-import scvi
 import torch
 
 import michigan as mg
 from michigan.benchmark._leave_one_out import (
     _dense,
+    _fit_fold_models,
+    _fold_settings,
     _held_out_type,
     _log_normalised_hvgs,
+    _prediction_request,
 )
 from michigan.benchmark._leave_one_out_report import score_prediction
 from michigan.data import hold_out
@@ -46,23 +48,11 @@ for cell_type in types:
     start = time.time()
     train, held = hold_out(data, "cell_type", "condition", [(cell_type, "stimulated")])
     held_out = _held_out_type(train, held, cell_type, keys, 50, seed)
-    request = {
-        "cell_type_key": "cell_type",
-        "perturbation_key": "condition",
-        "target": (cell_type, "stimulated"),
-        "control_perturbation": "control",
-        "n_cells": held.n_obs,
-        "seed": seed,
-    }
-    kwargs = {"enable_progress_bar": False, "accelerator": "cpu"}
-    scvi.settings.seed = seed
-    mg.TCVAE.setup_anndata(train, layer="counts")
-    vae = mg.TCVAE(train, beta=10.0, n_latent=10)
-    vae.train(max_epochs=100, **kwargs)
-    mg.MichiGAN.setup_anndata(train, layer="counts")
-    gan = mg.MichiGAN(train, representation=vae, code_source="sample")
+    request = _prediction_request(keys, cell_type, held.n_obs, seed)
     monitor = KeepLast()
-    gan.train(max_epochs=100, batch_size=64, monitor=monitor, **kwargs)
+    settings = _fold_settings(accelerator="cpu", seed=seed)
+    models = _fit_fold_models(train, ["MichiGAN"], settings, {"monitor": monitor})
+    vae, gan = models["β-TCVAE"], models["MichiGAN"]
     predictions = {
         "β-TCVAE": _dense(vae.predict(**request, expression="sample").X),
         "MichiGAN best": _dense(gan.predict(**request).X),

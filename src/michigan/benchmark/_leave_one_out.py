@@ -170,19 +170,19 @@ def leave_one_out(
         data.n_vars,
         ", ".join(cell_types),
     )
-    settings = {
-        "n_latent": n_latent,
-        "beta": beta,
-        "max_epochs_vae": max_epochs_vae,
-        "max_epochs_gan": max_epochs_gan,
-        "max_epochs_scgen": max_epochs_scgen,
-        "batch_size_gan": batch_size_gan,
-        "tcvae_kwargs": dict(tcvae_kwargs or {}),
-        "gan_kwargs": dict(gan_kwargs or {}),
-        "scgen_kwargs": {"n_latent": n_latent} if scgen_kwargs is None else dict(scgen_kwargs),
-        "accelerator": accelerator,
-        "seed": seed,
-    }
+    settings = _fold_settings(
+        n_latent=n_latent,
+        beta=beta,
+        max_epochs_vae=max_epochs_vae,
+        max_epochs_gan=max_epochs_gan,
+        max_epochs_scgen=max_epochs_scgen,
+        batch_size_gan=batch_size_gan,
+        tcvae_kwargs=tcvae_kwargs,
+        gan_kwargs=gan_kwargs,
+        scgen_kwargs=scgen_kwargs,
+        accelerator=accelerator,
+        seed=seed,
+    )
     folder = None if out_dir is None else Path(out_dir)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -243,34 +243,69 @@ def mean_shift(
     return log_expression[source] + np.mean(effects, axis=0)
 
 
-def _predictions(
-    train: AnnData,
-    held: AnnData,
-    cell_type: str,
-    keys: tuple[str, str, str, str],
-    methods: list[str],
-    settings: dict,
-) -> dict[str, np.ndarray]:
-    """Every method's predicted cells of ``cell_type`` under the perturbation (log scale)."""
-    import scvi
+def _fold_settings(
+    n_latent: int = 10,
+    beta: float = 10.0,
+    max_epochs_vae: int = 100,
+    max_epochs_gan: int = 100,
+    max_epochs_scgen: int = 100,
+    batch_size_gan: int = 64,
+    tcvae_kwargs: dict | None = None,
+    gan_kwargs: dict | None = None,
+    scgen_kwargs: dict | None = None,
+    accelerator: str = "auto",
+    seed: int = 0,
+) -> dict:
+    """The training settings of every held-out type: :func:`leave_one_out`'s arguments.
 
-    from ..model import TCVAE, MichiGAN
+    The defaults are :func:`leave_one_out`'s (which passes every one of them).
+    """
+    return {
+        "n_latent": n_latent,
+        "beta": beta,
+        "max_epochs_vae": max_epochs_vae,
+        "max_epochs_gan": max_epochs_gan,
+        "max_epochs_scgen": max_epochs_scgen,
+        "batch_size_gan": batch_size_gan,
+        "tcvae_kwargs": dict(tcvae_kwargs or {}),
+        "gan_kwargs": dict(gan_kwargs or {}),
+        "scgen_kwargs": {"n_latent": n_latent} if scgen_kwargs is None else dict(scgen_kwargs),
+        "accelerator": accelerator,
+        "seed": seed,
+    }
 
+
+def _prediction_request(keys: tuple[str, str, str, str], cell_type: str, n_cells: int, seed: int):
+    """The ``predict()`` arguments of ``cell_type`` under the perturbation."""
     cell_type_key, perturbation_key, control, perturbed = keys
-    seed = settings["seed"]
-    train_kwargs = {"enable_progress_bar": False, "accelerator": settings["accelerator"]}
-    request = {
+    return {
         "cell_type_key": cell_type_key,
         "perturbation_key": perturbation_key,
         "target": (cell_type, perturbed),
         "control_perturbation": control,
-        "n_cells": held.n_obs,
+        "n_cells": n_cells,
         "seed": seed,
     }
+
+
+def _fit_fold_models(
+    train: AnnData, methods: list[str], settings: dict, gan_train_kwargs: dict | None = None
+) -> dict:
+    """The trained models of one held-out type: ``"β-TCVAE"``, ``"MichiGAN"``, ``"VAE"``.
+
+    Only those ``methods`` need; in this order, each seeded with ``settings["seed"]`` as
+    :func:`leave_one_out` trains them. ``gan_train_kwargs`` go to MichiGAN's ``train()``
+    (e.g. a ``monitor``).
+    """
+    import scvi
+
+    from ..model import TCVAE, MichiGAN
+
+    train_kwargs = {"enable_progress_bar": False, "accelerator": settings["accelerator"]}
     vae_kwargs = {"n_latent": settings["n_latent"], **settings["tcvae_kwargs"]}
     models = {}
     if "MichiGAN" in methods or "β-TCVAE" in methods:
-        scvi.settings.seed = seed
+        scvi.settings.seed = settings["seed"]
         TCVAE.setup_anndata(train, layer="counts")
         models["β-TCVAE"] = TCVAE(train, beta=settings["beta"], **vae_kwargs)
         models["β-TCVAE"].train(max_epochs=settings["max_epochs_vae"], **train_kwargs)
@@ -283,12 +318,28 @@ def _predictions(
             max_epochs=settings["max_epochs_gan"],
             batch_size=settings["batch_size_gan"],
             **train_kwargs,
+            **(gan_train_kwargs or {}),
         )
     if "VAE" in methods:
-        scvi.settings.seed = seed
+        scvi.settings.seed = settings["seed"]
         TCVAE.setup_anndata(train, layer="counts")
         models["VAE"] = TCVAE(train, **{**vae_kwargs, "alpha": 1.0, "beta": 1.0, "gamma": 1.0})
         models["VAE"].train(max_epochs=settings["max_epochs_vae"], **train_kwargs)
+    return models
+
+
+def _predictions(
+    train: AnnData,
+    held: AnnData,
+    cell_type: str,
+    keys: tuple[str, str, str, str],
+    methods: list[str],
+    settings: dict,
+) -> dict[str, np.ndarray]:
+    """Every method's predicted cells of ``cell_type`` under the perturbation (log scale)."""
+    cell_type_key, perturbation_key, control, perturbed = keys
+    request = _prediction_request(keys, cell_type, held.n_obs, settings["seed"])
+    models = _fit_fold_models(train, methods, settings)
     cell_types = train.obs[cell_type_key].to_numpy()
     perturbations = train.obs[perturbation_key].to_numpy()
     log_expression = _dense(train.layers[LOG_LAYER])
