@@ -123,6 +123,21 @@ def test_batch_size_below_three_is_rejected_for_mss(registered):
     assert_unchanged(registered, before)
 
 
+@pytest.mark.parametrize(
+    ("warmup", "error", "message"),
+    [
+        (2.5, TypeError, r"n_epochs_kl_warmup must be an integer, got 2\.5"),
+        (-1, ValueError, "n_epochs_kl_warmup must be at least 0, got -1"),
+    ],
+)
+def test_kl_warmup_must_be_a_whole_number_of_epochs(registered, warmup, error, message):
+    model = mg.TCVAE(registered, n_latent=2, n_hidden=(8,))
+    before = snapshot(registered)
+    with pytest.raises(error, match=message):
+        model.train(max_epochs=1, batch_size=16, n_epochs_kl_warmup=warmup)
+    assert_unchanged(registered, before)
+
+
 def test_loading_onto_other_genes_is_rejected(registered, tmp_path):
     scvi.settings.seed = 0
     model = mg.TCVAE(registered, n_latent=2, n_hidden=(8,))

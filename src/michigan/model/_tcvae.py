@@ -262,7 +262,7 @@ class TCVAE(
         check_positive_int(max_epochs, "max_epochs")
         check_positive_int(batch_size, "batch_size")
         check_enough_cells(self.adata.n_obs, train_size, validation_size, batch_size)
-        check_non_negative(n_epochs_kl_warmup, "n_epochs_kl_warmup")
+        check_positive_int(n_epochs_kl_warmup, "n_epochs_kl_warmup", minimum=0)
         plan_kwargs = {
             "lr": lr,
             "eps": ADAM_EPS,
