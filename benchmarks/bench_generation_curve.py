@@ -36,6 +36,7 @@ from anndata import AnnData
 from scipy import sparse
 
 import michigan as mg
+from michigan.module._gan import CriticLoss
 
 
 class GeneratorSnapshots(pl.Callback):
@@ -76,6 +77,105 @@ class AdaptiveInputDropout(mg.train.RealismMonitor):
             critic.input_dropout.p = min(self.max_rate, critic.input_dropout.p + self.step)
         self.rates.append((plan.generator_steps, critic.input_dropout.p))
         return value
+
+
+class CriticOverfitting(pl.Callback):
+    """Trial: how much better the critic scores its training cells than cells it never saw.
+
+    Every ``every`` generator steps, with the critic in evaluation mode: the mean score of
+    ``n`` training cells, of ``n`` held-out cells (the data splitter's validation cells: train
+    with ``datasplitter_kwargs={"train_size": 0.9}``) and of generated cells (from the training
+    cells' codes), and ADA's validation heuristic (Karras et al., 2020)
+    ``r = (D_train − D_held) / (D_train − D_fake)``: 0 when held-out cells score like training
+    cells, 1 when they score like generated ones. With a ``target`` the share of genes hidden
+    from the critic moves by ``step`` towards keeping ``r`` at the target (within
+    ``[0, max_rate]``); without one it is only measured.
+    """
+
+    def __init__(self, every=50, target=None, step=0.02, max_rate=0.6, n=256):
+        self.every, self.target, self.step, self.max_rate, self.n = (
+            every,
+            target,
+            step,
+            max_rate,
+            n,
+        )
+        self.trace: list[tuple[int, float, float]] = []
+        self._last = 0
+
+    @staticmethod
+    def _cells(loader, module, n, device):
+        xs, codes, libraries, total = [], [], [], 0
+        for batch in loader:
+            batch = {key: value.to(device) for key, value in batch.items()}
+            x, code = module.get_data_and_code(batch)
+            xs.append(x)
+            codes.append(code)
+            libraries.append(module.get_library(batch))
+            total += x.shape[0]
+            if total >= n:
+                break
+        join = lambda parts: None if parts[0] is None else torch.cat(parts)[:n]  # noqa: E731
+        return join(xs), join(codes), join(libraries)
+
+    def on_train_start(self, trainer, plan):
+        held_loader = trainer.datamodule.val_dataloader()
+        if held_loader is None:
+            raise ValueError("CriticOverfitting needs held-out cells: train_size < 1")
+        module = plan.module
+        with torch.no_grad():
+            self._held = self._cells(held_loader, module, self.n, plan.device)
+            n = self._held[0].shape[0]
+            self._train = self._cells(trainer.train_dataloader, module, n, plan.device)
+        critic = module.critic
+        if critic.input_dropout is None:
+            critic.input_dropout = torch.nn.Dropout(0.0)
+
+    @torch.no_grad()
+    def _ratio(self, module) -> float:
+        critic = module.critic
+        was_training = module.training
+        module.eval()
+        try:
+            x, code, library = self._train
+            fake = module.sample_fake(code, x.shape[0], library)
+            train = float(critic(x, code).mean())
+            held = float(critic(self._held[0], self._held[1]).mean())
+            generated = float(critic(fake, code).mean())
+        finally:
+            module.train(was_training)
+        return (train - held) / max(train - generated, 1e-8)
+
+    def on_train_batch_end(self, trainer, plan, *args, **kwargs):
+        if plan.generator_steps < self._last + self.every:
+            return
+        self._last = plan.generator_steps
+        ratio = self._ratio(plan.module)
+        dropout = plan.module.critic.input_dropout
+        if self.target is not None:
+            move = self.step if ratio > self.target else -self.step
+            dropout.p = float(min(self.max_rate, max(0.0, dropout.p + move)))
+        self.trace.append((plan.generator_steps, round(ratio, 4), round(dropout.p, 3)))
+
+
+def lazy_gradient_penalty(module, every: int) -> None:
+    """Trial: the gradient penalty on every ``every``-th critic step only, weighted ``every·λ``.
+
+    As StyleGAN2's lazy R1 regularisation (Karras et al., 2020): the other critic steps skip
+    the penalty's double backward pass, the costliest part of a critic step.
+    """
+    compute = module.critic_loss
+    calls = iter(range(10**12))
+
+    def critic_loss(x, fake, code, gp_lambda, **targets):
+        if next(calls) % every == 0:
+            return compute(x, fake, code, gp_lambda * every, **targets)
+        both_codes = None if code is None else torch.cat([code, code])
+        real_score, fake_score = module.critic(torch.cat([x, fake]), both_codes).chunk(2)
+        wasserstein = real_score.mean() - fake_score.mean()
+        return CriticLoss(-wasserstein, wasserstein, torch.zeros_like(wasserstein))
+
+    module.critic_loss = critic_loss
 
 
 def noise_share(generator, codes: np.ndarray, seed: int) -> dict[str, float]:
@@ -164,6 +264,25 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help='trial: JSON of AdaptiveInputDropout arguments, e.g. {"step": 0.1}',
     )
+    parser.add_argument(
+        "--critic-overfitting",
+        type=json.loads,
+        default=None,
+        help='trial: JSON of CriticOverfitting arguments, e.g. {"target": 0.3}; holds out '
+        "10 %% of the cells from the GAN",
+    )
+    parser.add_argument(
+        "--noise-init-scale",
+        type=float,
+        default=None,
+        help="trial: scale the generator's first-layer weights on the noise at the start",
+    )
+    parser.add_argument(
+        "--lazy-penalty",
+        type=int,
+        default=None,
+        help="trial: the gradient penalty on every k-th critic step only (weight k·λ)",
+    )
     parser.add_argument("--data-dir", type=Path, default=bg.SHARED_DATA)
     parser.add_argument("--out", type=Path, default=Path("generation_curves"))
     args = parser.parse_args(argv)
@@ -196,12 +315,25 @@ def main(argv: list[str] | None = None) -> None:
         dispersion = _count_dispersion(args.theta_init)
         model = cls(train, **representation, **dispersion, **args.model_kwargs)
         _start_count_head(model, tcvae, counts, args)
+        if args.noise_init_scale is not None:
+            n_code = model.module.generator.n_code
+            for generator in (model.module.generator, model.module.generator_average):
+                with torch.no_grad():
+                    generator.hidden[0].weight[:, n_code:] *= args.noise_init_scale
+        if args.lazy_penalty is not None:
+            lazy_gradient_penalty(model.module, args.lazy_penalty)
         snapshots = GeneratorSnapshots(args.every)
         train_kwargs = dict(args.train_kwargs)
         adaptive = None
         if args.adaptive_dropout is not None:
             adaptive = AdaptiveInputDropout(**args.adaptive_dropout)
             train_kwargs["monitor"] = adaptive
+        callbacks = [snapshots]
+        overfitting = None
+        if args.critic_overfitting is not None:
+            overfitting = CriticOverfitting(**args.critic_overfitting)
+            callbacks.append(overfitting)
+            train_kwargs["datasplitter_kwargs"] = {"train_size": 0.9}
         start = time.process_time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -211,11 +343,13 @@ def main(argv: list[str] | None = None) -> None:
                 accelerator="cpu",
                 enable_progress_bar=False,
                 enable_model_summary=False,
-                callbacks=[snapshots],
+                callbacks=callbacks,
                 **train_kwargs,
             )
         if adaptive is not None:
             print(f"{name} input-dropout rates: {json.dumps(adaptive.rates)}")
+        if overfitting is not None:
+            print(f"{name} critic overfitting (step, r, rate): {json.dumps(overfitting.trace)}")
         if "frechet_distance" in model.history:  # the realism monitor's own evaluations
             monitored = model.history["frechet_distance"].dropna()
             print(
@@ -232,6 +366,10 @@ def main(argv: list[str] | None = None) -> None:
                 cells = model.generate(codes=codes, seed=args.seed)
             row = {"dataset": args.dataset, "model": name, "step": steps, "cpu": cpu - start}
             dispersion = model.module.dispersion
+            if overfitting is not None:
+                trace = [entry for entry in overfitting.trace if entry[0] <= steps]
+                if trace:
+                    row["overfitting_r"], row["input_dropout_rate"] = trace[-1][1:]
             if adaptive is not None:
                 rates = [rate for step, rate in adaptive.rates if step <= steps]
                 row["input_dropout_rate"] = rates[-1] if rates else 0.0
