@@ -305,6 +305,27 @@ def test_default_critic_is_the_papers_with_gene_dropout_and_paper_networks_drop_
     assert widths == [1024, 512] and not dropouts and input_dropout is None
 
 
+def test_conditional_critics_default_to_wider_features_and_paper_networks_keep_ten():
+    from michigan.module import CONDITIONAL_N_FEATURES, N_FEATURES, PAPER_NETWORKS, GANModule
+
+    assert GANModule(n_genes=20, n_code=3, n_noise=4).critic.n_features == CONDITIONAL_N_FEATURES
+    assert GANModule(n_genes=20, n_code=0, n_noise=4).critic.n_features == N_FEATURES == 10
+    paper = GANModule(n_genes=20, n_code=3, n_noise=4, **PAPER_NETWORKS)
+    assert paper.critic.n_features == 10 != CONDITIONAL_N_FEATURES
+    assert paper.critic.features[0].out_features == paper.critic.linear.in_features == 10
+
+
+def test_weights_of_a_critic_with_ten_features_are_refused_with_the_fix():
+    from michigan.module import GANModule
+
+    earlier = GANModule(n_genes=20, n_code=3, n_noise=4, n_features=10)
+    with pytest.raises(ValueError, match=r"has 10 features h, this model's 64.*n_features=10"):
+        GANModule(n_genes=20, n_code=3, n_noise=4).load_state_dict(earlier.state_dict())
+    same = GANModule(n_genes=20, n_code=3, n_noise=4, n_features=10)
+    same.load_state_dict(earlier.state_dict())
+    torch.testing.assert_close(same.critic.linear.weight, earlier.critic.linear.weight)
+
+
 def test_weights_of_a_critic_with_other_layers_are_refused_with_the_fix():
     from michigan.module import GANModule
 

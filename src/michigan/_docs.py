@@ -40,7 +40,8 @@ labels_key
     ``target_sum`` (1e4), the total per cell before ``log1p``; ``generator_hidden`` (the
     paper's ``(256, 512, 1024)``) and ``critic_hidden`` (the paper's ``(1024, 512)``),
     hidden widths;
-    ``n_features`` (10), the width ``h`` of the critic's features; ``critic_normalization``
+    ``n_features`` (64 for a conditional critic, the paper's 10 for an unconditional one), the
+    width ``h`` of the critic's features; ``critic_normalization``
     (``"layer"``; ``"none"``, or the paper's ``"batch"``, which breaks the per-sample
     gradient penalty); ``output_head`` (``"counts"`` for counts: the generator gives each
     cell's expected profile and its counts are drawn at a real cell's library size from

@@ -1,6 +1,7 @@
 from ._count_head import COUNT_HEAD_LIKELIHOODS, CountHead, CountHeadLikelihood
 from ._gan import CODE_SOURCES, GAN_KEYS, PAPER_NETWORKS, CodeSource, CriticLoss, GANModule
 from ._gan_networks import (
+    CONDITIONAL_N_FEATURES,
     CRITIC_DROPOUT_RATE,
     CRITIC_HIDDEN,
     CRITIC_INPUT_DROPOUT_RATE,
@@ -31,6 +32,7 @@ from ._tcvae import COUNT_LIKELIHOODS, GENE_LIKELIHOODS, GeneLikelihood, TCVAEMo
 
 __all__ = [
     "CODE_SOURCES",
+    "CONDITIONAL_N_FEATURES",
     "COUNT_HEAD_LIKELIHOODS",
     "COUNT_LIKELIHOODS",
     "CRITIC_DROPOUT_RATE",

@@ -14,10 +14,12 @@ from torch import nn
 from .._normalize import TARGET_SUM, log_normalize
 from ._count_head import COUNT_HEAD_LIKELIHOODS, CountHead, CountHeadLikelihood
 from ._gan_networks import (
+    CONDITIONAL_N_FEATURES,
     CRITIC_DROPOUT_RATE,
     CRITIC_HIDDEN,
     CRITIC_INPUT_DROPOUT_RATE,
     GENERATOR_HIDDEN,
+    N_FEATURES,
     OUTPUT_HEADS,
     PAPER_CRITIC_HIDDEN,
     ExpressionHead,
@@ -39,6 +41,7 @@ PAPER_NETWORKS = MappingProxyType(
         "critic_hidden": PAPER_CRITIC_HIDDEN,
         "critic_dropout_rate": 0.0,
         "critic_input_dropout_rate": 0.0,
+        "n_features": N_FEATURES,
         "generator_normalization": "batch",
         "dropout_rate": 0.2,
         "output_head": "expression",
@@ -439,6 +442,16 @@ class GANModule(nn.Module):
                 f"critic_input_dropout_rate={CRITIC_INPUT_DROPOUT_RATE}): retrain, or build the "
                 "model with the saved model's critic_hidden and critic_dropout_rate (e.g. "
                 "critic_hidden=(256, 128), critic_dropout_rate=0.3) and load the "
+                "saved weights into it with "
+                "model.module.load_state_dict(torch.load(path)['model_state_dict'])"
+            )
+        saved_features = state_dict.get("critic.features.0.weight")
+        if saved_features is not None and saved_features.shape[0] != self.critic.n_features:
+            raise ValueError(
+                f"the saved critic has {saved_features.shape[0]} features h, this model's "
+                f"{self.critic.n_features} (the default of a conditional critic changed from the "
+                f"paper's {N_FEATURES} to {CONDITIONAL_N_FEATURES} during development): retrain, "
+                f"or build the model with n_features={saved_features.shape[0]} and load the "
                 "saved weights into it with "
                 "model.module.load_state_dict(torch.load(path)['model_state_dict'])"
             )
