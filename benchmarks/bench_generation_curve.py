@@ -37,6 +37,7 @@ from scipy import sparse
 
 import michigan as mg
 from michigan.module._gan import CriticLoss
+from michigan.train._realism_monitor import read_cells
 
 
 class GeneratorSnapshots(pl.Callback):
@@ -103,30 +104,14 @@ class CriticOverfitting(pl.Callback):
         self.trace: list[tuple[int, float, float]] = []
         self._last = 0
 
-    @staticmethod
-    def _cells(loader, module, n, device):
-        xs, codes, libraries, total = [], [], [], 0
-        for batch in loader:
-            batch = {key: value.to(device) for key, value in batch.items()}
-            x, code = module.get_data_and_code(batch)
-            xs.append(x)
-            codes.append(code)
-            libraries.append(module.get_library(batch))
-            total += x.shape[0]
-            if total >= n:
-                break
-        join = lambda parts: None if parts[0] is None else torch.cat(parts)[:n]  # noqa: E731
-        return join(xs), join(codes), join(libraries)
-
     def on_train_start(self, trainer, plan):
         held_loader = trainer.datamodule.val_dataloader()
         if held_loader is None:
             raise ValueError("CriticOverfitting needs held-out cells: train_size < 1")
         module = plan.module
-        with torch.no_grad():
-            self._held = self._cells(held_loader, module, self.n, plan.device)
-            n = self._held[0].shape[0]
-            self._train = self._cells(trainer.train_dataloader, module, n, plan.device)
+        self._held = read_cells(held_loader, module, plan.device, self.n)
+        n = self._held[0].shape[0]
+        self._train = read_cells(trainer.train_dataloader, module, plan.device, n)
         critic = module.critic
         if critic.input_dropout is None:
             critic.input_dropout = torch.nn.Dropout(0.0)

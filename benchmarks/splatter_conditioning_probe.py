@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 from pathlib import Path
 
 import bench_generation as bg
@@ -82,16 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     mg.MichiGAN.setup_anndata(train, layer="counts")
     model = mg.MichiGAN(train, representation=tcvae)
     snapshots = GeneratorSnapshots(args.every)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.train(
-            max_steps=args.steps,
-            max_time=None,
-            accelerator="cpu",
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            callbacks=[snapshots],
-        )
+    bg._quiet(model, max_steps=args.steps, max_time=None, accelerator="cpu", callbacks=[snapshots])
     all_codes = model.get_latent_representation()
     codes = all_codes[reference]
     by_code = NearestNeighbors(n_neighbors=1).fit(all_codes[other])

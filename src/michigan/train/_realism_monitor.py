@@ -140,22 +140,7 @@ class RealismMonitor(pl.Callback):
 
     def _real_sample(self, loader, module, device):
         """Real cells, their codes and library sizes (``None`` where the module needs none)."""
-        xs, codes, libraries, n = [], [], [], 0
-        with torch.no_grad():
-            for batch in loader:
-                batch = {key: value.to(device) for key, value in batch.items()}
-                x, code = module.get_data_and_code(batch)
-                xs.append(x)
-                codes.append(code)
-                libraries.append(module.get_library(batch))
-                n += x.shape[0]
-                if n >= self.n_cells:
-                    break
-        if not xs:
-            raise ValueError("the realism monitor found no training cells in the dataloader")
-        real = torch.cat(xs)[: self.n_cells]
-        code = None if codes[0] is None else torch.cat(codes)[: self.n_cells]
-        library = None if libraries[0] is None else torch.cat(libraries)[: self.n_cells]
+        real, code, library = read_cells(loader, module, device, self.n_cells)
         if real.shape[0] < 6:
             raise ValueError(
                 f"the realism monitor needs at least 6 cells, got {real.shape[0]}; train on more "
@@ -243,6 +228,31 @@ class RealismMonitor(pl.Callback):
         self.best_step = state_dict.get("best_step")
         self._stale = state_dict.get("stale", 0)
         self._best_state = state_dict.get("best_state")
+
+
+@torch.no_grad()
+def read_cells(loader, module, device, n_cells: int):
+    """The first ``n_cells`` cells of a dataloader as the GAN module reads them.
+
+    Returns the expression the GAN learns, the cells' codes and their library sizes (``None``
+    where the module needs none), on ``device``.
+    """
+    xs, codes, libraries, n = [], [], [], 0
+    for batch in loader:
+        batch = {key: value.to(device) for key, value in batch.items()}
+        x, code = module.get_data_and_code(batch)
+        xs.append(x)
+        codes.append(code)
+        libraries.append(module.get_library(batch))
+        n += x.shape[0]
+        if n >= n_cells:
+            break
+    if not xs:
+        raise ValueError("the realism monitor found no training cells in the dataloader")
+    real = torch.cat(xs)[:n_cells]
+    code = None if codes[0] is None else torch.cat(codes)[:n_cells]
+    library = None if libraries[0] is None else torch.cat(libraries)[:n_cells]
+    return real, code, library
 
 
 def _symmetric_sqrt(matrix: torch.Tensor) -> torch.Tensor:
