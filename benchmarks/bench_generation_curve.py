@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import time
 import warnings
@@ -94,13 +95,8 @@ class CriticOverfitting(pl.Callback):
     """
 
     def __init__(self, every=50, target=None, step=0.02, max_rate=0.6, n=256):
-        self.every, self.target, self.step, self.max_rate, self.n = (
-            every,
-            target,
-            step,
-            max_rate,
-            n,
-        )
+        self.every, self.target, self.step = every, target, step
+        self.max_rate, self.n = max_rate, n
         self.trace: list[tuple[int, float, float]] = []
         self._last = 0
 
@@ -150,7 +146,7 @@ def lazy_gradient_penalty(module, every: int) -> None:
     the penalty's double backward pass, the costliest part of a critic step.
     """
     compute = module.critic_loss
-    calls = iter(range(10**12))
+    calls = itertools.count()
 
     def critic_loss(x, fake, code, gp_lambda, **targets):
         if next(calls) % every == 0:

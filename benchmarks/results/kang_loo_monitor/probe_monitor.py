@@ -43,6 +43,7 @@ out, seed, types = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(",")
 adata = mg.datasets.kang_pbmc("/work/shared/data/kang_pbmc_ifnb_scgen_valid.h5ad")
 keys = ("cell_type", "condition", "control", "stimulated")
 data = _log_normalised_hvgs(adata, "counts", 2000)
+settings = _fold_settings(accelerator="cpu", seed=seed)
 rows = []
 for cell_type in types:
     start = time.time()
@@ -50,7 +51,6 @@ for cell_type in types:
     held_out = _held_out_type(train, held, cell_type, keys, 50, seed)
     request = _prediction_request(keys, cell_type, held.n_obs, seed)
     monitor = KeepLast()
-    settings = _fold_settings(accelerator="cpu", seed=seed)
     models = _fit_fold_models(train, ["MichiGAN"], settings, {"monitor": monitor})
     vae, gan = models["β-TCVAE"], models["MichiGAN"]
     predictions = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Sequence
@@ -243,36 +244,40 @@ def mean_shift(
     return log_expression[source] + np.mean(effects, axis=0)
 
 
-def _fold_settings(
-    n_latent: int = 10,
-    beta: float = 10.0,
-    max_epochs_vae: int = 100,
-    max_epochs_gan: int = 100,
-    max_epochs_scgen: int = 100,
-    batch_size_gan: int = 64,
-    tcvae_kwargs: dict | None = None,
-    gan_kwargs: dict | None = None,
-    scgen_kwargs: dict | None = None,
-    accelerator: str = "auto",
-    seed: int = 0,
-) -> dict:
-    """The training settings of every held-out type: :func:`leave_one_out`'s arguments.
+#: The arguments of :func:`leave_one_out` that set how every held-out type is trained.
+_SETTING_NAMES = (
+    "n_latent",
+    "beta",
+    "max_epochs_vae",
+    "max_epochs_gan",
+    "max_epochs_scgen",
+    "batch_size_gan",
+    "tcvae_kwargs",
+    "gan_kwargs",
+    "scgen_kwargs",
+    "accelerator",
+    "seed",
+)
 
-    The defaults are :func:`leave_one_out`'s (which passes every one of them).
+
+def _fold_settings(**arguments) -> dict:
+    """The training settings of every held-out type, from :func:`leave_one_out`'s arguments.
+
+    An argument not given takes :func:`leave_one_out`'s default (read from its signature, so
+    the two cannot drift apart).
     """
-    return {
-        "n_latent": n_latent,
-        "beta": beta,
-        "max_epochs_vae": max_epochs_vae,
-        "max_epochs_gan": max_epochs_gan,
-        "max_epochs_scgen": max_epochs_scgen,
-        "batch_size_gan": batch_size_gan,
-        "tcvae_kwargs": dict(tcvae_kwargs or {}),
-        "gan_kwargs": dict(gan_kwargs or {}),
-        "scgen_kwargs": {"n_latent": n_latent} if scgen_kwargs is None else dict(scgen_kwargs),
-        "accelerator": accelerator,
-        "seed": seed,
-    }
+    unknown = set(arguments) - set(_SETTING_NAMES)
+    if unknown:
+        raise TypeError(f"unknown leave-one-out settings: {', '.join(sorted(unknown))}")
+    parameters = inspect.signature(leave_one_out).parameters
+    settings = {name: arguments.get(name, parameters[name].default) for name in _SETTING_NAMES}
+    for name in ("tcvae_kwargs", "gan_kwargs"):
+        settings[name] = dict(settings[name] or {})
+    scgen_kwargs = settings["scgen_kwargs"]
+    settings["scgen_kwargs"] = (
+        {"n_latent": settings["n_latent"]} if scgen_kwargs is None else dict(scgen_kwargs)
+    )
+    return settings
 
 
 def _prediction_request(keys: tuple[str, str, str, str], cell_type: str, n_cells: int, seed: int):
