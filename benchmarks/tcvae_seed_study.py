@@ -24,6 +24,7 @@ import torch
 import michigan as mg
 from michigan.benchmark._methods import BenchmarkData, BenchmarkSettings, log_normalize, ppca
 from michigan.metrics._utils import largest_gaps
+from michigan.model import default_max_epochs
 
 
 def main() -> None:
@@ -32,7 +33,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--name", required=True)
     parser.add_argument("--beta", type=float, default=None)
-    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="default: the TCVAE's (200 at 5,000 cells)"
+    )
     parser.add_argument("--model", default="{}", help="JSON: extra TCVAE arguments")
     parser.add_argument("--train", default="{}", help="JSON: extra TCVAE.train arguments")
     parser.add_argument("--n-cells", type=int, default=None, help="default: the CPU size")
@@ -63,7 +66,7 @@ def main() -> None:
     for seed in args.seeds:
         row = {"preset": args.preset, "variant": args.name, "seed": seed, "beta": beta}
         row.update({"layer": args.layer, "n_cells": adata.n_obs, "n_genes": adata.n_vars})
-        row["epochs"] = args.epochs
+        row["epochs"] = args.epochs or default_max_epochs(adata.n_obs)
         if args.ppca:
             data = BenchmarkData(
                 adata, log_normalize(adata.layers["counts"]), np.arange(10), spec.factors
@@ -76,7 +79,7 @@ def main() -> None:
         mg.TCVAE.setup_anndata(adata, layer=args.layer)
         model = mg.TCVAE(adata, n_latent=10, beta=beta, **json.loads(args.model))
         model.train(
-            max_epochs=args.epochs,
+            max_epochs=row["epochs"],
             train_size=1.0,
             accelerator="cpu",
             enable_progress_bar=False,

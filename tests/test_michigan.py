@@ -133,14 +133,17 @@ def test_conditional_generation_follows_the_code_and_wgan_ignores_it():
 
 def test_defaults_train_both_stages_and_generate(monkeypatch):
     # the default budget: GAN_MAX_STEPS generator steps (4000: minutes, too long for a test)
-    # or GAN_MAX_TIME, whichever comes first
+    # or GAN_MAX_TIME, whichever comes first; the β-TCVAE's default epochs for 100 cells
+    # (1000, to read a million cells) cut to 20 the same way
     monkeypatch.setattr(mg.model._gan_base, "GAN_MAX_STEPS", 12)
+    monkeypatch.setattr(mg.model._tcvae, "DEFAULT_MAX_EPOCHS", 20)
     scvi.settings.seed = 0
     adata = _counts(n_cells=100, n_genes=16)
     mg.MichiGAN.setup_anndata(adata)
     model = mg.MichiGAN(adata)
     model.train()
     assert model.tcvae.is_trained and model.is_trained
+    assert len(model.tcvae.history["elbo_train"]) == 20
     assert model.module.generator.hidden[0].in_features == 128  # 10 latents + 118 noise
     plan = model.trainer.lightning_module
     assert (plan.generator_steps, plan.critic_steps) == (12, 24)  # n_critic = 2

@@ -134,3 +134,21 @@ def test_adam_takes_full_steps_on_small_gradients():
     # small, which made the seed decide whether the Splatter step got a latent of its own
     assert _first_step_over_lr() == pytest.approx(1.0, abs=0.01)
     assert _first_step_over_lr(plan_kwargs={"eps": 0.01}) < 0.5
+
+
+@pytest.mark.parametrize(
+    ("n_cells", "epochs"),
+    [(100_000, 100), (10_000, 100), (5_000, 200), (2_000, 500), (500, 1000), (1, 1000)],
+)
+def test_default_epochs_read_a_million_cells_within_100_to_1000(n_cells, epochs):
+    assert mg.model.default_max_epochs(n_cells) == epochs
+
+
+def test_train_without_max_epochs_takes_the_default_for_the_number_of_cells(monkeypatch):
+    # fewer cells make fewer optimizer steps per epoch, so the default epochs grow as the
+    # cells shrink; a budget of 300 cells read gives 90 cells 3 epochs
+    monkeypatch.setattr(mg.model._tcvae, "DEFAULT_CELLS_READ", 300)
+    monkeypatch.setattr(mg.model._tcvae, "DEFAULT_MIN_EPOCHS", 1)
+    model = _model(n_cells=90)
+    model.train(batch_size=32, train_size=1.0, **QUIET)
+    assert len(model.history["elbo_train"]) == 3

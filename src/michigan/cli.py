@@ -121,7 +121,10 @@ def _add_train(subparsers) -> None:
         "--beta", type=non_negative_float, default=10.0, help="weight of the total correlation"
     )
     train.add_argument(
-        "--max-epochs", type=positive_int, default=None, help="β-TCVAE epochs (default: 100)"
+        "--max-epochs",
+        type=positive_int,
+        default=None,
+        help="β-TCVAE epochs (default: enough to read a million cells, 100 to 1000)",
     )
     train.add_argument(
         "--gan-steps",
@@ -241,7 +244,8 @@ def _add_benchmark(subparsers) -> None:
         "--epochs-vae",
         type=positive_int,
         default=None,
-        help="epochs of each VAE (kang-loo: of the β-TCVAE and the VAE; default 100)",
+        help="epochs of each VAE (default: the β-TCVAE's for the number of cells, 200 at "
+        "5,000; kang-loo: of the β-TCVAE and the VAE, default 100)",
     )
     bench.add_argument(
         "--max-epochs-gan",

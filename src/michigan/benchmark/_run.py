@@ -22,7 +22,8 @@ from ._scoring import real_split_scores, score_method
 #: At CPU sizes the VAEs train for TCVAE's own default of 100: at 50, the disentanglement of
 #: splatter_nonlinear was lower and less even over seeds (docs/paper_benchmark.md, "Seed
 #: study").
-CPU_EPOCHS = {"tcvae": 100, "gan": 25}
+#: ``None``: the β-TCVAE's default for the number of cells (200 epochs at the CPU size).
+CPU_EPOCHS = {"tcvae": None, "gan": 25}
 PAPER_EPOCHS = {"tcvae": 1000, "gan": 1000}
 #: The pseudo-method whose "generated" cells are one half of the real cells against the other.
 REAL_SPLIT = "real-split"
@@ -84,7 +85,8 @@ def run(
         Folder of the outputs; ``None`` writes nothing.
     paper_sizes
         10,000 cells × 2,000 genes and 1000 epochs of every model (a GPU's work) instead of
-        5,000 × 1,000, 50 VAE epochs and 25 GAN epochs.
+        5,000 × 1,000, the β-TCVAE's default epochs for that many cells (200: see
+        :meth:`michigan.TCVAE.train`) for every VAE and 25 GAN epochs.
     n_cells, n_genes
         Override the data size.
     path
@@ -139,10 +141,14 @@ def run(
         path=path,
     )
     n_generated = int(min(n_generated, adata.n_obs))
+    if max_epochs_tcvae is None:
+        from ..model import default_max_epochs
+
+        max_epochs_tcvae = epochs["tcvae"] or default_max_epochs(adata.n_obs)
     base = BenchmarkSettings(
         n_latent=n_latent,
         beta=spec.beta if beta is None else float(beta),
-        max_epochs_tcvae=epochs["tcvae"] if max_epochs_tcvae is None else max_epochs_tcvae,
+        max_epochs_tcvae=max_epochs_tcvae,
         max_epochs_gan=epochs["gan"] if max_epochs_gan is None else max_epochs_gan,
         n_generated=n_generated,
         accelerator=accelerator,

@@ -205,7 +205,8 @@ class MichiGAN(LatentArithmeticMixin, TraversalMixin, GANModelBase):
         Parameters
         ----------
         max_epochs_tcvae
-            β-TCVAE epochs (its default, 100, when ``None``).
+            β-TCVAE epochs; ``None``: its default (100 from 10,000 cells up, more for fewer
+            cells: :meth:`michigan.TCVAE.train`).
         tcvae_train_kwargs
             Passed to :meth:`michigan.TCVAE.train` (override the shared arguments), e.g.
             ``{"batch_size": 256, "lr": 1e-3}``. ``accelerator``, ``devices`` and the
