@@ -63,6 +63,17 @@ def test_run_writes_tidy_csv_table_and_figures(tiny_run):
     assert settings["tcvae_kwargs"] == {"decode_library": True, "n_hidden": [16, 8]}
 
 
+def test_the_vae_epochs_default_to_the_tcvaes_for_the_number_of_cells(monkeypatch, tmp_path):
+    # the CPU sizes give every VAE the β-TCVAE's default epochs for the cells (200 at 5,000);
+    # a budget of 600 cells read gives these 200 cells 3 epochs, recorded in settings.json
+    monkeypatch.setattr(mg.model._tcvae, "DEFAULT_CELLS_READ", 600)
+    monkeypatch.setattr(mg.model._tcvae, "DEFAULT_MIN_EPOCHS", 1)
+    tiny = {**TINY, "max_epochs_tcvae": None}
+    run("splatter_nonlinear", methods=["beta-TCVAE"], seeds=(0,), out_dir=tmp_path, **tiny)
+    settings = json.loads((tmp_path / "settings.json").read_text())["settings"]
+    assert settings["max_epochs_tcvae"] == 3
+
+
 def test_markdown_table_has_mean_sd_columns(tiny_run):
     results, out = tiny_run
     text = (out / "summary.md").read_text()
