@@ -19,10 +19,9 @@ from ._report import to_markdown
 from ._scoring import real_split_scores, score_method
 
 #: Epochs of the VAEs and GANs at CPU sizes, and at the paper's sizes (1000 for every model).
-#: At CPU sizes the VAEs train for TCVAE's own default of 100: at 50, the disentanglement of
-#: splatter_nonlinear was lower and less even over seeds (docs/paper_benchmark.md, "Seed
-#: study").
-#: ``None``: the β-TCVAE's default for the number of cells (200 epochs at the CPU size).
+#: At CPU sizes the VAEs train for the β-TCVAE's default epochs for the number of cells
+#: (``None``; 200 at 5,000 cells): at 50 and at 100 the disentanglement of the Splatter
+#: presets was lower and less even over seeds (docs/paper_benchmark.md, "Seed study").
 CPU_EPOCHS = {"tcvae": None, "gan": 25}
 PAPER_EPOCHS = {"tcvae": 1000, "gan": 1000}
 #: The pseudo-method whose "generated" cells are one half of the real cells against the other.

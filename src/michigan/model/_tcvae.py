@@ -47,8 +47,6 @@ DEFAULT_CELLS_READ = 1_000_000
 #: Bounds of the default number of epochs; the paper trained for 1000 epochs on a GPU.
 DEFAULT_MIN_EPOCHS = 100
 DEFAULT_MAX_EPOCHS = 1000
-
-
 #: Adam's ``eps`` for the β-TCVAE: PyTorch's default, not scvi-tools' 0.01. With 0.01 the
 #: encoder's small gradients were damped so much that whether the Splatter step got a latent
 #: of its own depended on the seed (docs/paper_benchmark.md, "Seed study").
