@@ -248,7 +248,7 @@ def read_cells(loader, module, device, n_cells: int):
         if n >= n_cells:
             break
     if not xs:
-        raise ValueError("the realism monitor found no training cells in the dataloader")
+        raise ValueError("the dataloader holds no cells to read")
     real = torch.cat(xs)[:n_cells]
     code = None if codes[0] is None else torch.cat(codes)[:n_cells]
     library = None if libraries[0] is None else torch.cat(libraries)[:n_cells]
