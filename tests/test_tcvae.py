@@ -45,22 +45,65 @@ def _forward(module, x, batch):
     return tensors, inference_outputs, generative_outputs, loss_output
 
 
-def test_unit_weights_give_the_ordinary_vae_loss():
+def _kl_to_prior(qz, z, estimator):
+    if estimator == "analytic":
+        return torch.distributions.kl_divergence(qz, Normal(0.0, 1.0)).sum(-1)
+    return qz.log_prob(z).sum(-1) - Normal(0.0, 1.0).log_prob(z).sum(-1)
+
+
+@pytest.mark.parametrize("estimator", ["analytic", "monte_carlo"])
+def test_unit_weights_give_the_ordinary_vae_loss(estimator):
     module = TCVAEModule(
-        n_input=20, n_batch=2, n_latent=3, n_hidden=(16,), alpha=1, beta=1, gamma=1
+        n_input=20,
+        n_batch=2,
+        n_latent=3,
+        n_hidden=(16,),
+        alpha=1,
+        beta=1,
+        gamma=1,
+        kl_estimator=estimator,
     )
     x = torch.poisson(torch.full((16, 20), 3.0))
     batch = torch.randint(2, (16, 1))
     tensors, inference, generative, loss_output = _forward(module, x, batch)
     z, qz = inference["z"], inference["qz"]
     reconstruction = -generative["px"].log_prob(x).sum(-1)
-    kl = qz.log_prob(z).sum(-1) - Normal(0.0, 1.0).log_prob(z).sum(-1)
+    kl = _kl_to_prior(qz, z, estimator)
     assert loss_output.loss.item() == pytest.approx((reconstruction + kl).mean().item(), rel=1e-5)
+    torch.testing.assert_close(loss_output.kl_local["kl_divergence_z"], kl)
 
-    module.beta = 10.0
+    module.beta = 10.0  # the TC weight: 9 more than the plain VAE's, with either estimator
     weighted = module.loss(tensors, inference, generative, n_obs=1000)
     tc = weighted.extra_metrics["total_correlation"]
     assert weighted.loss.item() == pytest.approx(loss_output.loss.item() + 9 * tc.item(), rel=1e-4)
+
+
+def test_analytic_and_monte_carlo_kl_agree_in_expectation_with_less_noise():
+    x = torch.poisson(torch.full((32, 20), 3.0))
+    losses = {}
+    for estimator in ("monte_carlo", "analytic"):
+        torch.manual_seed(0)
+        module = TCVAEModule(n_input=20, n_latent=3, n_hidden=(16,), kl_estimator=estimator)
+        module.eval()
+        with torch.no_grad():
+            module.z_mean.weight.mul_(10.0)  # a posterior far from the prior: KL of several nats
+            samples = []
+            for _ in range(300):
+                inference = module.inference(x)
+                generative = module.generative(inference["z"], inference["library"])
+                kl = module.loss({"X": x}, inference, generative, n_obs=1000).kl_local
+                samples.append(kl["kl_divergence_z"].mean())
+        losses[estimator] = torch.stack(samples)
+    monte_carlo, analytic = losses["monte_carlo"], losses["analytic"]
+    assert analytic.mean().item() > 1.0
+    standard_error = monte_carlo.std().item() / len(monte_carlo) ** 0.5
+    assert abs(monte_carlo.mean().item() - analytic.mean().item()) < 4 * standard_error
+    assert analytic.std().item() < 0.01 * monte_carlo.std().item()
+
+
+def test_unknown_kl_estimator_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown kl_estimator 'exact'"):
+        TCVAEModule(n_input=20, kl_estimator="exact")
 
 
 @pytest.mark.parametrize(
@@ -82,7 +125,7 @@ def test_each_likelihood_scores_the_counts_under_its_own_distribution(likelihood
     assert type(px) is distribution
     z, qz = inference["z"], inference["qz"]
     reconstruction = -px.log_prob(x).sum(-1)
-    kl = qz.log_prob(z).sum(-1) - Normal(0.0, 1.0).log_prob(z).sum(-1)
+    kl = _kl_to_prior(qz, z, module.kl_estimator)
     assert loss_output.loss.item() == pytest.approx((reconstruction + kl).mean().item(), rel=1e-5)
     assert set(loss_output.extra_metrics) == {
         "mutual_info",
@@ -169,3 +212,13 @@ def test_mws_estimator_and_a_dense_matrix_train():
         *_, loss_output = _forward(model.module, x, None)
         tc[estimator] = loss_output.extra_metrics["total_correlation"].item()
     assert tc["mws"] != pytest.approx(tc["mss"], rel=1e-3)
+
+
+def test_analytic_kl_estimator_reaches_the_module_and_trains():
+    adata = clustered_counts(n_cells=120, n_genes=15)
+    mg.TCVAE.setup_anndata(adata)
+    model = _train(adata, max_epochs=2, kl_estimator="analytic")
+    assert model.module.kl_estimator == "analytic"
+    assert "kl_estimator='analytic'" in model._model_summary_string
+    assert np.isfinite(model.get_latent_representation()).all()
+    assert np.isfinite(model.history["elbo_train"].to_numpy(dtype=float)).all()

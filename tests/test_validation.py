@@ -102,6 +102,11 @@ MODEL_CASES = {
         ValueError,
         "unknown tc_estimator 'exact'; choose one of mss, mws",
     ),
+    "unknown KL estimator": (
+        {"kl_estimator": "closed"},
+        ValueError,
+        "unknown kl_estimator 'closed'; choose one of monte_carlo, analytic",
+    ),
     "bad dropout": ({"dropout_rate": 1.5}, ValueError, r"dropout_rate must lie in \[0, 1\)"),
 }
 

@@ -28,7 +28,14 @@ from ._tc import (
     mss_weight_matrix,
     pairwise_log_density,
 )
-from ._tcvae import COUNT_LIKELIHOODS, GENE_LIKELIHOODS, GeneLikelihood, TCVAEModule
+from ._tcvae import (
+    COUNT_LIKELIHOODS,
+    GENE_LIKELIHOODS,
+    KL_ESTIMATORS,
+    GeneLikelihood,
+    KlEstimator,
+    TCVAEModule,
+)
 
 __all__ = [
     "CODE_SOURCES",
@@ -41,6 +48,7 @@ __all__ = [
     "GAN_KEYS",
     "GENERATOR_HIDDEN",
     "GENE_LIKELIHOODS",
+    "KL_ESTIMATORS",
     "MLP",
     "NORMALIZATIONS",
     "N_FEATURES",
@@ -61,6 +69,7 @@ __all__ = [
     "InfoCritic",
     "InfoGANModule",
     "KLDecomposition",
+    "KlEstimator",
     "LibrarySizeHead",
     "ProjectionCritic",
     "TCVAEModule",

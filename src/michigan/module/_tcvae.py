@@ -12,9 +12,10 @@ from scvi.distributions import NegativeBinomial, ZeroInflatedNegativeBinomial
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 from torch.distributions import Distribution, Normal, Poisson
+from torch.distributions import kl_divergence as kl
 
 from ._mlp import MLP
-from ._tc import TC_ESTIMATORS, TcEstimator, decompose_kl
+from ._tc import TC_ESTIMATORS, KLDecomposition, TcEstimator, decompose_kl
 
 #: The β-TCVAE's reconstruction likelihoods, as a type.
 GeneLikelihood = Literal["nb", "zinb", "poisson", "normal"]
@@ -22,6 +23,11 @@ GeneLikelihood = Literal["nb", "zinb", "poisson", "normal"]
 GENE_LIKELIHOODS = ("nb", "zinb", "poisson", "normal")
 #: The likelihoods of :data:`GENE_LIKELIHOODS` that need integer counts.
 COUNT_LIKELIHOODS = ("nb", "zinb", "poisson")
+
+#: How the β-TCVAE's KL term is estimated (``kl_estimator``).
+KL_ESTIMATORS = ("monte_carlo", "analytic")
+#: The estimators of :data:`KL_ESTIMATORS`, as a type.
+KlEstimator = Literal["monte_carlo", "analytic"]
 
 #: Added to the posterior variance for numerical stability (as scvi-tools' encoders do).
 VARIANCE_EPS = 1e-4
@@ -63,6 +69,12 @@ class TCVAEModule(BaseModuleClass):
         ``alpha = beta = gamma = 1`` is the plain VAE; ``beta`` alone above 1 is the β-TCVAE.
     tc_estimator
         ``"mss"`` (minibatch stratified sampling, the default) or ``"mws"``.
+    kl_estimator
+        ``"monte_carlo"`` (the paper's code): the weighted sum of the three terms of
+        :func:`~michigan.module.decompose_kl`, all from one posterior sample per cell.
+        ``"analytic"``: the closed-form ``KL(q(z|x) ‖ p(z))`` plus ``(alpha − 1)·MI +
+        (beta − 1)·TC + (gamma − 1)·dimKL`` from that sample (with ``alpha = gamma = 1`` only
+        the TC is sampled). The same objective in expectation; the second has less noise.
     encode_covariates
         Also give the batch to the encoder.
     log_variational
@@ -91,6 +103,7 @@ class TCVAEModule(BaseModuleClass):
         beta: float = 10.0,
         gamma: float = 1.0,
         tc_estimator: TcEstimator = "mss",
+        kl_estimator: KlEstimator = "monte_carlo",
         encode_covariates: bool = False,
         log_variational: bool = True,
         decode_library: bool = False,
@@ -106,6 +119,10 @@ class TCVAEModule(BaseModuleClass):
             raise ValueError(
                 f"unknown tc_estimator {tc_estimator!r}; choose one of {', '.join(TC_ESTIMATORS)}"
             )
+        if kl_estimator not in KL_ESTIMATORS:
+            raise ValueError(
+                f"unknown kl_estimator {kl_estimator!r}; choose one of {', '.join(KL_ESTIMATORS)}"
+            )
         if decode_library and gene_likelihood not in COUNT_LIKELIHOODS:
             raise ValueError(
                 f"decode_library needs a count likelihood, not gene_likelihood={gene_likelihood!r}"
@@ -116,6 +133,7 @@ class TCVAEModule(BaseModuleClass):
         self.gene_likelihood = gene_likelihood
         self.alpha, self.beta, self.gamma = alpha, beta, gamma
         self.tc_estimator = tc_estimator
+        self.kl_estimator = kl_estimator
         self.encode_covariates = encode_covariates
         self.log_variational = log_variational and gene_likelihood in COUNT_LIKELIHOODS
         self.n_covariates = n_batch if n_batch > 1 else 0
@@ -245,13 +263,16 @@ class TCVAEModule(BaseModuleClass):
         reconstruction_loss = -generative_outputs["px"].log_prob(x).sum(-1)
         z, qz = inference_outputs["z"], inference_outputs["qz"]
         terms = decompose_kl(z, qz, n_obs or x.shape[0], self.tc_estimator)
-        weighted_kl = (
-            self.alpha * terms.mutual_info
-            + self.beta * terms.total_correlation
-            + self.gamma * terms.dimension_wise_kl
-        )
+        weights = (self.alpha, self.beta, self.gamma)
+        if self.kl_estimator == "analytic":
+            # the closed form carries a weight of 1 on each term; the excess is sampled
+            prior = Normal(torch.zeros_like(z), torch.ones_like(z))
+            kl_divergence = kl(qz, prior).sum(-1)
+            weighted_kl = kl_divergence + _weighted_sum(terms, [w - 1.0 for w in weights])
+        else:
+            kl_divergence = terms.mutual_info + terms.total_correlation + terms.dimension_wise_kl
+            weighted_kl = _weighted_sum(terms, weights)
         loss = torch.mean(reconstruction_loss + kl_weight * weighted_kl)
-        kl_divergence = terms.mutual_info + terms.total_correlation + terms.dimension_wise_kl
         return LossOutput(
             loss=loss,
             reconstruction_loss=reconstruction_loss,
@@ -275,3 +296,12 @@ class TCVAEModule(BaseModuleClass):
         if self.gene_likelihood == "normal":
             return output
         return torch.softmax(output, dim=-1)
+
+
+def _weighted_sum(terms: KLDecomposition, weights: Sequence[float]) -> torch.Tensor:
+    """``w_MI · MI + w_TC · TC + w_dimKL · dimKL``, per cell."""
+    return (
+        weights[0] * terms.mutual_info
+        + weights[1] * terms.total_correlation
+        + weights[2] * terms.dimension_wise_kl
+    )
