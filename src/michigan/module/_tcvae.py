@@ -14,6 +14,7 @@ from torch import nn
 from torch.distributions import Distribution, Normal, Poisson
 from torch.distributions import kl_divergence as kl
 
+from .._validation import check_choice
 from ._mlp import MLP
 from ._tc import TC_ESTIMATORS, KLDecomposition, TcEstimator, decompose_kl
 
@@ -110,19 +111,9 @@ class TCVAEModule(BaseModuleClass):
         library_log_mean: float = 0.0,
     ):
         super().__init__()
-        if gene_likelihood not in GENE_LIKELIHOODS:
-            raise ValueError(
-                f"unknown gene_likelihood {gene_likelihood!r}; choose one of "
-                f"{', '.join(GENE_LIKELIHOODS)}"
-            )
-        if tc_estimator not in TC_ESTIMATORS:
-            raise ValueError(
-                f"unknown tc_estimator {tc_estimator!r}; choose one of {', '.join(TC_ESTIMATORS)}"
-            )
-        if kl_estimator not in KL_ESTIMATORS:
-            raise ValueError(
-                f"unknown kl_estimator {kl_estimator!r}; choose one of {', '.join(KL_ESTIMATORS)}"
-            )
+        check_choice(gene_likelihood, "gene_likelihood", GENE_LIKELIHOODS)
+        check_choice(tc_estimator, "tc_estimator", TC_ESTIMATORS)
+        check_choice(kl_estimator, "kl_estimator", KL_ESTIMATORS)
         if decode_library and gene_likelihood not in COUNT_LIKELIHOODS:
             raise ValueError(
                 f"decode_library needs a count likelihood, not gene_likelihood={gene_likelihood!r}"
