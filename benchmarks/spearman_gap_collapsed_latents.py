@@ -3,7 +3,9 @@
 For each run saved by ``tcvae_seed_study.py --save-codes``: the gap on the posterior means of
 all latents (the benchmark's), on the means of the active latents only (those
 :func:`michigan.model.latent_activity_table` does not flag as collapsed) and on one posterior
-sample per cell::
+sample per cell. Then, per factor, the gap on the means of all latents with the two largest
+``|ρ|`` behind it, each marked ``*`` where it is a collapsed latent, and the largest ``|ρ|``
+any code can reach for a two-level factor, ``sqrt(3 p (1 - p))`` (0.866 for a balanced one)::
 
     python benchmarks/spearman_gap_collapsed_latents.py --preset splatter_linear \
         benchmarks/results/tcvae_seeds/codes/splatter_linear_pkg_restarts_seed*.npz
@@ -15,8 +17,29 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 import michigan as mg
+
+
+def binary_rho_ceiling(factor: pd.Series) -> float:
+    """Largest ``|Spearman ρ|`` of any code with a two-level factor (NaN for more levels)."""
+    shares = factor.value_counts(normalize=True).to_numpy()
+    return float(np.sqrt(3 * shares[0] * shares[1])) if shares.size == 2 else np.nan
+
+
+def factor_breakdown(mean: np.ndarray, collapsed: np.ndarray, factors: pd.DataFrame) -> list:
+    """Per factor: the gap, and the two largest ``|ρ|`` (``*``: a collapsed latent)."""
+    rho = mg.metrics.spearman_correlation(mean, factors).abs().to_numpy()
+    cells = []
+    for k in range(rho.shape[1]):
+        first, second = np.argsort(rho[:, k])[::-1][:2]
+        marks = ["*" if collapsed[j] else "" for j in (first, second)]
+        cells.append(
+            f"{rho[first, k] - rho[second, k]:.2f} ({rho[first, k]:.2f}{marks[0]}, "
+            f"{rho[second, k]:.2f}{marks[1]})"
+        )
+    return cells
 
 
 def main() -> None:
@@ -27,10 +50,10 @@ def main() -> None:
     spec, adata = mg.benchmark.load_preset(args.preset)
     factors = adata.obs[list(spec.factors)]
     rng = np.random.default_rng(0)
+    runs = {path.stem: np.load(path) for path in sorted(args.codes)}
     print("| run | active latents | all latents | active latents only | one posterior sample |")
     print("|---|---|---|---|---|")
-    for path in sorted(args.codes):
-        saved = np.load(path)
+    for name, saved in runs.items():
         mean, var = saved["mean"], saved["var"]
         active = ~mg.model.latent_activity_table(mean, var)["collapsed"].to_numpy()
         sample = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
@@ -40,7 +63,18 @@ def main() -> None:
             mg.metrics.spearman_gap(sample, factors),
         ]
         scores = " | ".join(f"{gap:.3f}" for gap in gaps)
-        print(f"| {path.stem} | {int(active.sum())} | {scores} |")
+        print(f"| {name} | {int(active.sum())} | {scores} |")
+
+    ceilings = [binary_rho_ceiling(column) for _, column in factors.items()]
+    print("\nPer factor, posterior means of all latents: gap (largest |ρ|, runner-up)")
+    print("| run | " + " | ".join(factors.columns) + " |")
+    print("|---|" + "---|" * factors.shape[1])
+    ceiling_cells = [f"{c:.3f}" if np.isfinite(c) else "1" for c in ceilings]
+    print("| ceiling | " + " | ".join(ceiling_cells) + " |")
+    for name, saved in runs.items():
+        collapsed = mg.model.latent_activity_table(saved["mean"], saved["var"])["collapsed"]
+        cells = factor_breakdown(saved["mean"], collapsed.to_numpy(), factors)
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -180,6 +180,24 @@ def test_spearman_correlation_signs_and_monotone_invariance(factors):
     assert rho.iloc[2, 0] == 0.0  # a constant latent correlates with nothing
 
 
+def test_spearman_of_a_two_level_factor_is_capped_whatever_the_scale():
+    """A latent that separates a two-level factor has |ρ| = sqrt(3 p (1 - p)), not 1.
+
+    A faint latent (a millionth of the scale) that separates it as well ties with a strong one,
+    so that factor's gap is 0: the Spearman gap cannot tell a latent's size.
+    """
+    rng = np.random.default_rng(0)
+    share = 0.3
+    level = (np.arange(N_CELLS) < share * N_CELLS).astype(float)
+    strong = level + rng.uniform(0, 0.5, N_CELLS)
+    faint = 1e-6 * (level + rng.uniform(0, 0.5, N_CELLS))
+    noise = rng.standard_normal(N_CELLS)
+    rho = spearman_correlation(np.column_stack([strong, noise]), level).abs()
+    assert rho.iloc[0, 0] == pytest.approx(np.sqrt(3 * share * (1 - share)), rel=1e-4)
+    assert spearman_gap(np.column_stack([strong, noise]), level) > 0.7
+    assert spearman_gap(np.column_stack([strong, faint, noise]), level) == pytest.approx(0.0)
+
+
 def test_factorvae_drops_constant_latents(copied_codes, factors):
     codes = np.column_stack([copied_codes, np.zeros(N_CELLS)])
     assert factorvae_score(codes, factors) > 0.95
