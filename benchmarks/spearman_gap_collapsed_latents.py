@@ -5,7 +5,8 @@ all latents (the benchmark's), on the means of the active latents only (those
 :func:`michigan.model.latent_activity_table` does not flag as collapsed) and on one posterior
 sample per cell. Then, per factor, the gap on the means of all latents with the two largest
 ``|ρ|`` behind it, each marked ``*`` where it is a collapsed latent, and the largest ``|ρ|``
-any code can reach for a two-level factor, ``sqrt(3 p (1 - p))`` (0.866 for a balanced one)::
+any code can reach for a two-level factor, ``sqrt(3 p (1 - p))`` (0.866 for a balanced one).
+``--figure`` draws the first run's bars with the collapsed latents marked::
 
     python benchmarks/spearman_gap_collapsed_latents.py --preset splatter_linear \
         benchmarks/results/tcvae_seeds/codes/splatter_linear_pkg_restarts_seed*.npz
@@ -46,11 +47,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--preset", default="splatter_linear")
     parser.add_argument("codes", type=Path, nargs="+", help="npz files with mean and var")
+    parser.add_argument("--figure", type=Path, help="PNG: the first run's |ρ| per latent")
     args = parser.parse_args()
     spec, adata = mg.benchmark.load_preset(args.preset)
     factors = adata.obs[list(spec.factors)]
     rng = np.random.default_rng(0)
-    runs = {path.stem: np.load(path) for path in sorted(args.codes)}
+    runs = {path.stem: np.load(path) for path in args.codes}
     print("| run | active latents | all latents | active latents only | one posterior sample |")
     print("|---|---|---|---|---|")
     for name, saved in runs.items():
@@ -75,6 +77,21 @@ def main() -> None:
         collapsed = mg.model.latent_activity_table(saved["mean"], saved["var"])["collapsed"]
         cells = factor_breakdown(saved["mean"], collapsed.to_numpy(), factors)
         print(f"| {name} | " + " | ".join(cells) + " |")
+
+    if args.figure is not None:
+        name, saved = next(iter(runs.items()))
+        collapsed = mg.model.latent_activity_table(saved["mean"], saved["var"])["collapsed"]
+        rho = mg.metrics.spearman_correlation(saved["mean"], factors)
+        rho.index = pd.Index([j.removeprefix("latent_") for j in rho.index], name="latent")
+        mg.pl.latent_bars(
+            rho,
+            absolute=True,
+            collapsed=np.flatnonzero(collapsed.to_numpy()),
+            ylabel="|Spearman ρ| of posterior means",
+            title=f"{name}: collapsed latents (×) follow the factors too",
+            save=args.figure,
+            show=False,
+        )
 
 
 if __name__ == "__main__":

@@ -152,6 +152,24 @@ def test_latent_bars_draw_one_bar_per_latent_and_factor(tmp_path):
         mg.pl.latent_bars(pd.DataFrame())
 
 
+def test_latent_bars_mark_collapsed_latents_by_position_or_label():
+    scores = pd.DataFrame(
+        np.random.default_rng(1).uniform(size=(4, 2)),
+        index=[f"Z{i}" for i in range(4)],
+        columns=["batch", "path"],
+    )
+    ax = mg.pl.latent_bars(scores, collapsed=np.array([1]), show=False)
+    again = mg.pl.latent_bars(scores, collapsed=["Z1"], show=False)
+    for axes in (ax, again):
+        assert [t.get_text() for t in axes.get_xticklabels()] == ["Z0", "Z1 ×", "Z2", "Z3"]
+        # bars are drawn factor by factor: latent 1 is the second bar of each factor
+        hatched = [i for i, bar in enumerate(axes.patches) if bar.get_hatch()]
+        assert hatched == [1, 5]
+    for bad in ([4], ["Z9"], [-1]):
+        with pytest.raises(ValueError, match="collapsed latent"):
+            mg.pl.latent_bars(scores, collapsed=bad, show=False)
+
+
 def test_prediction_umap_draws_the_three_groups(reference, tmp_path):
     real, embedding = reference
     control, held_out = real[:20], real[40:60]

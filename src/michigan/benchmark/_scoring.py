@@ -7,6 +7,7 @@ import pandas as pd
 
 from .. import metrics
 from ..metrics import largest_gaps
+from ..model import latent_activity_table
 from ._methods import BenchmarkData, MethodOutput
 
 #: Metrics of the codes of real cells (encoders).
@@ -54,7 +55,8 @@ def score_method(
     Returns
     -------
     The scalar scores by metric name, and per-latent tables (long format: ``kind``,
-    ``latent``, ``factor``, ``value``) for the figures.
+    ``latent``, ``factor``, ``value``) for the figures; kind ``kl_to_prior`` (factor
+    ``prior``) is each latent's mean KL to the prior, for methods with a posterior.
 
     Examples
     --------
@@ -73,6 +75,9 @@ def score_method(
         if len(data.factors) > 1:
             scores["factorvae_score"] = metrics.factorvae_score(output.codes, factors, seed=seed)
         per_latent += [_long(information, "mutual_info"), _long(rho, "spearman")]
+        if output.posterior_var is not None:
+            kl = latent_activity_table(output.codes, output.posterior_var)[["kl"]]
+            per_latent.append(_long(kl.rename(columns={"kl": "prior"}), "kl_to_prior"))
     if output.generated is None:
         return scores, per_latent
     real, generated = data.log_expression, output.generated
