@@ -58,9 +58,12 @@ def test_run_writes_tidy_csv_table_and_figures(tiny_run):
         assert (out / name).stat().st_size > 1000
     per_latent = pd.read_csv(out / "per_latent.csv")
     assert {"mutual_info", "spearman", "knn_spearman"} <= set(per_latent["kind"])
-    kl = per_latent[per_latent["kind"] == "kl_to_prior"]
-    assert set(kl["method"]) == {"PPCA", "beta-TCVAE"}  # the methods with a posterior
-    assert (kl["factor"] == "prior").all() and (kl["value"] >= 0).all()
+    activity = per_latent[per_latent["kind"] == "latent_activity"]
+    assert set(activity["method"]) == {"PPCA", "beta-TCVAE"}  # the methods with a posterior
+    kl = activity[activity["factor"] == "kl"]
+    flags = activity[activity["factor"] == "collapsed"]
+    assert (kl["value"] >= 0).all() and set(flags["value"]) <= {0.0, 1.0}
+    assert (flags["value"].to_numpy() == (kl["value"].to_numpy() < 0.1)).all()
     settings = json.loads((out / "settings.json").read_text())["settings"]
     # the simulation scores library size, so its VAEs decode it from the code (the paper's)
     assert settings["tcvae_kwargs"] == {"decode_library": True, "n_hidden": [16, 8]}
@@ -70,7 +73,8 @@ def test_latent_bars_figure_marks_the_collapsed_latents(monkeypatch, tmp_path):
     from michigan.benchmark import _figures
 
     rows = [("mutual_info", f"latent_{j}", "step", 0.5) for j in range(3)]
-    rows += [("kl_to_prior", f"latent_{j}", "prior", kl) for j, kl in enumerate([2.0, 0.01, 0.5])]
+    flags = enumerate([0.0, 1.0, 0.0])
+    rows += [("latent_activity", f"latent_{j}", "collapsed", flag) for j, flag in flags]
     per_latent = pd.DataFrame(rows, columns=["kind", "latent", "factor", "value"])
     per_latent = per_latent.assign(method="beta-TCVAE", seed=0)
     marked = []
@@ -78,7 +82,7 @@ def test_latent_bars_figure_marks_the_collapsed_latents(monkeypatch, tmp_path):
         _figures, "latent_bars", lambda table, collapsed, **kwargs: marked.append(collapsed)
     )
     _figures.latent_bars_figure(per_latent, tmp_path / "fig1.png")
-    assert marked == [["1"], ["1"]]  # both panels; only latent 1 is below 0.1 nats
+    assert marked == [["1"], ["1"]]  # both panels mark latent 1
 
 
 def test_the_vae_epochs_default_to_the_tcvaes_for_the_number_of_cells(monkeypatch, tmp_path):

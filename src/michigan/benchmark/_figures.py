@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..model._latent_activity import COLLAPSED_KL_NATS
 from ..pl import latent_bars
 from ._report import summarize
 
@@ -40,8 +39,8 @@ def latent_bars_figure(
 ) -> Path | None:
     """Per-latent normalised MI and |Spearman ρ| with each factor, one row per encoder.
 
-    Latents collapsed to the prior (kind ``kl_to_prior`` below the threshold of
-    :func:`michigan.model.latent_activity_table`) are hatched and marked ×.
+    Latents collapsed to the prior (kind ``latent_activity``, factor ``collapsed``, as
+    :func:`michigan.model.latent_activity_table` flags them) are hatched and marked ×.
 
     Parameters
     ----------
@@ -71,8 +70,8 @@ def latent_bars_figure(
     fig = Figure(figsize=(11, 2.6 * len(methods)), layout="constrained")
     axes = fig.subplots(len(methods), 2, squeeze=False)
     for row, method in zip(axes, methods, strict=True):
-        kl = _matrix(per_latent, method, "kl_to_prior", seed)
-        collapsed = [] if kl is None else list(kl.index[kl["prior"] < COLLAPSED_KL_NATS])
+        activity = _matrix(per_latent, method, "latent_activity", seed)
+        collapsed = [] if activity is None else list(activity.index[activity["collapsed"] > 0])
         for ax, kind, label in (
             (row[0], "mutual_info", "normalised MI"),
             (row[1], "spearman", "|Spearman ρ|"),

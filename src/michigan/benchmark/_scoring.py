@@ -55,8 +55,9 @@ def score_method(
     Returns
     -------
     The scalar scores by metric name, and per-latent tables (long format: ``kind``,
-    ``latent``, ``factor``, ``value``) for the figures; kind ``kl_to_prior`` (factor
-    ``prior``) is each latent's mean KL to the prior, for methods with a posterior.
+    ``latent``, ``factor``, ``value``) for the figures; for methods with a posterior, kind
+    ``latent_activity`` holds each latent's mean KL to the prior (factor ``kl``, nats) and
+    whether it collapsed (factor ``collapsed``, 0 or 1).
 
     Examples
     --------
@@ -76,8 +77,9 @@ def score_method(
             scores["factorvae_score"] = metrics.factorvae_score(output.codes, factors, seed=seed)
         per_latent += [_long(information, "mutual_info"), _long(rho, "spearman")]
         if output.posterior_var is not None:
-            kl = latent_activity_table(output.codes, output.posterior_var)[["kl"]]
-            per_latent.append(_long(kl.rename(columns={"kl": "prior"}), "kl_to_prior"))
+            activity = latent_activity_table(output.codes, output.posterior_var)
+            activity = activity[["kl", "collapsed"]].astype(float)
+            per_latent.append(_long(activity, "latent_activity"))
     if output.generated is None:
         return scores, per_latent
     real, generated = data.log_expression, output.generated

@@ -55,7 +55,9 @@ def latent_bars(
     ...     adata, ["batch", "path"], latent_key="X_tcvae"
     ... )  # doctest: +SKIP
     >>> mg.pl.latent_bars(scores, save="mi.png")  # doctest: +SKIP
-    >>> rho = mg.metrics.spearman_correlation(adata, ["batch", "path"], latent_key="X_tcvae")
+    >>> rho = mg.metrics.spearman_correlation(
+    ...     adata, ["batch", "path"], latent_key="X_tcvae"
+    ... )  # doctest: +SKIP
     >>> dead = adata.uns["tcvae_latent_activity"]["collapsed"]  # doctest: +SKIP
     >>> mg.pl.latent_bars(rho, absolute=True, collapsed=dead)  # doctest: +SKIP
     """
