@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 import michigan as mg
+from michigan.metrics import largest_gaps
 
 
 def binary_rho_ceiling(factor: pd.Series) -> float:
@@ -29,9 +30,9 @@ def binary_rho_ceiling(factor: pd.Series) -> float:
     return float(np.sqrt(3 * shares[0] * shares[1])) if shares.size == 2 else np.nan
 
 
-def factor_breakdown(mean: np.ndarray, collapsed: np.ndarray, factors: pd.DataFrame) -> list:
+def factor_breakdown(rho: pd.DataFrame, collapsed: np.ndarray) -> list:
     """Per factor: the gap, and the two largest ``|ρ|`` (``*``: a collapsed latent)."""
-    rho = mg.metrics.spearman_correlation(mean, factors).abs().to_numpy()
+    rho = rho.abs().to_numpy()
     cells = []
     for k in range(rho.shape[1]):
         first, second = np.argsort(rho[:, k])[::-1][:2]
@@ -53,14 +54,22 @@ def main() -> None:
     factors = adata.obs[list(spec.factors)]
     rng = np.random.default_rng(0)
     runs = {path.stem: np.load(path) for path in args.codes}
+    collapsed = {
+        name: mg.model.latent_activity_table(saved["mean"], saved["var"])["collapsed"].to_numpy()
+        for name, saved in runs.items()
+    }
+    rho = {
+        name: mg.metrics.spearman_correlation(saved["mean"], factors)
+        for name, saved in runs.items()
+    }
     print("| run | active latents | all latents | active latents only | one posterior sample |")
     print("|---|---|---|---|---|")
     for name, saved in runs.items():
         mean, var = saved["mean"], saved["var"]
-        active = ~mg.model.latent_activity_table(mean, var)["collapsed"].to_numpy()
+        active = ~collapsed[name]
         sample = mean + np.sqrt(var) * rng.standard_normal(mean.shape)
         gaps = [
-            mg.metrics.spearman_gap(mean, factors),
+            float(largest_gaps(rho[name].abs()).mean()),
             mg.metrics.spearman_gap(mean[:, active], factors),
             mg.metrics.spearman_gap(sample, factors),
         ]
@@ -73,20 +82,18 @@ def main() -> None:
     print("|---|" + "---|" * factors.shape[1])
     ceiling_cells = [f"{c:.3f}" if np.isfinite(c) else "1" for c in ceilings]
     print("| ceiling | " + " | ".join(ceiling_cells) + " |")
-    for name, saved in runs.items():
-        collapsed = mg.model.latent_activity_table(saved["mean"], saved["var"])["collapsed"]
-        cells = factor_breakdown(saved["mean"], collapsed.to_numpy(), factors)
+    for name in runs:
+        cells = factor_breakdown(rho[name], collapsed[name])
         print(f"| {name} | " + " | ".join(cells) + " |")
 
     if args.figure is not None:
-        name, saved = next(iter(runs.items()))
-        collapsed = mg.model.latent_activity_table(saved["mean"], saved["var"])["collapsed"]
-        rho = mg.metrics.spearman_correlation(saved["mean"], factors)
-        rho.index = pd.Index([j.removeprefix("latent_") for j in rho.index], name="latent")
+        name = next(iter(runs))
+        first = rho[name].copy()
+        first.index = pd.Index([j.removeprefix("latent_") for j in first.index], name="latent")
         mg.pl.latent_bars(
-            rho,
+            first,
             absolute=True,
-            collapsed=np.flatnonzero(collapsed.to_numpy()),
+            collapsed=np.flatnonzero(collapsed[name]),
             ylabel="|Spearman ρ| of posterior means",
             title=f"{name}: collapsed latents (×) follow the factors too",
             save=args.figure,
