@@ -69,6 +69,23 @@ def test_run_writes_tidy_csv_table_and_figures(tiny_run):
     assert settings["tcvae_kwargs"] == {"decode_library": True, "n_hidden": [16, 8]}
 
 
+def test_active_latents_count_the_uncollapsed_latents_per_seed(tiny_run):
+    results, out = tiny_run
+    per_latent = pd.read_csv(out / "per_latent.csv")
+    flags = per_latent[
+        (per_latent["kind"] == "latent_activity") & (per_latent["factor"] == "collapsed")
+    ]
+    active = results[results["metric"] == "active_latents"].set_index("method")["value"]
+    assert set(active.index) == {"PPCA", "beta-TCVAE"}  # the methods with a posterior
+    for method, count in active.items():
+        assert count == (flags.loc[flags["method"] == method, "value"] == 0).sum()
+    text = (out / "summary.md").read_text()
+    two_seeds = pd.concat([results, results.assign(seed=1, value=results["value"] + 1)])
+    line = f"`active_latents` per seed (0, 1): PPCA {active['PPCA']:g} {active['PPCA'] + 1:g}"
+    assert line in to_markdown(two_seeds)
+    assert "`active_latents` per seed (0):" in text
+
+
 def test_latent_bars_figure_marks_the_collapsed_latents(monkeypatch, tmp_path):
     from michigan.benchmark import _figures
 

@@ -10,8 +10,9 @@ from ..metrics import largest_gaps
 from ..model import latent_activity_table
 from ._methods import BenchmarkData, MethodOutput
 
-#: Metrics of the codes of real cells (encoders).
-DISENTANGLEMENT_METRICS = ("mig", "spearman_gap", "factorvae_score")
+#: Metrics of the codes of real cells (encoders); ``active_latents`` counts the latents not
+#: collapsed to the prior, for the methods with a posterior.
+DISENTANGLEMENT_METRICS = ("mig", "spearman_gap", "factorvae_score", "active_latents")
 #: Metrics of generated cells; ``knn_spearman_gap`` correlates the codes of generated cells
 #: with their kNN-predicted factors.
 GENERATION_METRICS = (
@@ -57,7 +58,8 @@ def score_method(
     The scalar scores by metric name, and per-latent tables (long format: ``kind``,
     ``latent``, ``factor``, ``value``) for the figures; for methods with a posterior, kind
     ``latent_activity`` holds each latent's mean KL to the prior (factor ``kl``, nats) and
-    whether it collapsed (factor ``collapsed``, 0 or 1).
+    whether it collapsed (factor ``collapsed``, 0 or 1), and the scalar ``active_latents``
+    counts those that did not.
 
     Examples
     --------
@@ -80,6 +82,7 @@ def score_method(
             activity = latent_activity_table(output.codes, output.posterior_var)
             activity = activity[["kl", "collapsed"]].astype(float)
             per_latent.append(_long(activity, "latent_activity"))
+            scores["active_latents"] = float((activity["collapsed"] == 0).sum())
     if output.generated is None:
         return scores, per_latent
     real, generated = data.log_expression, output.generated
