@@ -80,8 +80,7 @@ def against_paper(results: pd.DataFrame, preset: str) -> pd.DataFrame:
     for (method, metric), paper in PAPER_TABLE1.get(preset, {}).items():
         if summary is None or (method, metric) not in summary.index:
             continue
-        chosen = results[(results["method"] == method) & (results["metric"] == metric)]
-        per_seed = " ".join(f"{v:.2f}" for v in chosen.sort_values("seed")["value"])
+        per_seed = " ".join(f"{v:.2f}" for v in _seed_values(results, method, metric))
         here = summary.loc[(method, metric), "mean ± SD"]
         rows.append((method, metric, here, per_seed, paper))
     return pd.DataFrame(rows, columns=["method", "metric", "here", "per seed", "paper"])
@@ -178,12 +177,22 @@ def to_markdown(
     return "\n".join(lines)
 
 
+def _seed_values(results: pd.DataFrame, method: str, metric: str) -> pd.Series:
+    """One method's values of ``metric``, in the order of the seeds."""
+    chosen = results[(results["method"] == method) & (results["metric"] == metric)]
+    return chosen.sort_values("seed")["value"]
+
+
 def _per_seed(results: pd.DataFrame, metric: str) -> str:
     """One line: each method's values of ``metric``, seed by seed."""
-    chosen = results[results["metric"] == metric].sort_values("seed", kind="stable")
-    values = chosen.groupby("method", sort=False)["value"]
-    listed = "; ".join(f"{method} {' '.join(f'{v:g}' for v in group)}" for method, group in values)
-    return f"`{metric}` per seed ({', '.join(map(str, chosen['seed'].unique()))}): {listed}"
+    chosen = results[results["metric"] == metric]
+    listed = "; ".join(
+        f"{method} " + " ".join(f"{v:g}" for v in _seed_values(results, method, metric))
+        for method in dict.fromkeys(chosen["method"])
+    )
+    return (
+        f"`{metric}` per seed ({', '.join(map(str, sorted(chosen['seed'].unique())))}): {listed}"
+    )
 
 
 def _markdown_table(table: pd.DataFrame) -> str:
